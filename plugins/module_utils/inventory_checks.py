@@ -116,7 +116,9 @@ class InventoryChecker(object):
                 value = self.hosts.get(host, {}).get(name)
                 values.setdefault(repr(value), (value, []))[1].append(host)
             if len(values) > 1:
-                spread = "; ".join("%s on %s" % (v, ", ".join(hs)) for v, hs in values.values())
+                # Most common value first, so the odd ones out stand out.
+                ordered = sorted(values.values(), key=lambda vh: (-len(vh[1]), repr(vh[0])))
+                spread = "; ".join("%s on %s" % (v, ", ".join(sorted(hs))) for v, hs in ordered)
                 self.add(CLUSTER, name, "differs between nodes (%s)" % spread,
                          "set %s once in group_vars/all" % name)
             cluster[name] = next(iter(values.values()))[0] if values else None

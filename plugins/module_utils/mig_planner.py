@@ -31,7 +31,7 @@ class MigPlanError(Exception):
 
 def _normalise_name(name):
     name = " ".join(name.split()).lower()
-    return name[len("nvidia "):] if name.startswith("nvidia ") else name
+    return name[len("nvidia ") :] if name.startswith("nvidia ") else name
 
 
 def _device_id(text):

@@ -4,14 +4,15 @@ Data only; ``mig_planner`` holds the logic. Facts were taken from (nothing copie
 
 - NVIDIA Multi-Instance GPU User Guide, section "Supported MIG Profiles": per GPU
   the profile names, fractions of SMs (compute slices) and of memory (memory
-  slices) and the number of instances available. Its A100 table lists 1g.10gb
-  as 1/8 of the memory; the driver places it on 2 slices (below), which is used.
+  slices) and the number of instances available. Its A100 table gives 1g.10gb
+  1/8 of the memory, but ``-lgipp`` places it on 2 slices (4 fit); this table
+  follows ``-lgipp``.
 - Same guide, "Getting Started with MIG", "List GPU Instance Profiles": the
   profile ids printed by ``nvidia-smi mig -lgip`` and the placements printed by
   ``nvidia-smi mig -lgipp`` (``{allowed starts}:size``, in memory slices).
   Every model with 8 memory slices (A100, H100, H200, GH200) has the same
-  placements. Published captures agree with this table: ids and placements
-  for A30, A100-80GB and H100 NVL, ids for H100-80GB and GH200-96GB.
+  placements. Published nvidia-smi captures agree with this table: ids and
+  placements for A30, A100-80GB and H100 NVL, ids for H100-80GB and GH200-96GB.
 - NVIDIA Linux driver README, appendix "Supported NVIDIA GPU Products": the
   product names nvidia-smi prints and the PCI device ids.
 - GPU Operator default mig-parted config (shared/fixtures/mig): which device
@@ -41,8 +42,8 @@ _ANY_OF_7 = (0, 1, 2, 3, 4, 5, 6)
 _EVEN = (0, 2, 4, 6)
 _HALVES = (0, 4)
 
-# Each "+me" profile takes the GPU's only OFA (and, on A30, its only JPEG)
-# engine, so one such instance per GPU whatever the profile.
+# Each "+me" profile takes the GPU's only OFA engine (on the Ampere GPUs also
+# its only JPEG decoder), so one such instance fits per GPU, whatever the profile.
 _MEDIA_EXTENSION_INSTANCES = 1
 
 MODELS = {

@@ -178,7 +178,7 @@ def main():
         entry = mig_parted_entry(gpu_model, layout, module.params["devices"])
         resources = advertised_resources(gpu_model, layout)
     except MigPlanError as exc:
-        module.fail_json(msg=exc.message)
+        module.fail_json(msg=exc.message, changed=False)
     module.exit_json(changed=False, model=model, placements=placements, mig_parted=entry, resources=resources)
 
 

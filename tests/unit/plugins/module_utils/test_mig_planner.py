@@ -118,7 +118,11 @@ VALID = [
     ("H200-141GB", ["7g.141gb"], [("7g.141gb", 0)]),
     ("GH200-96GB", ["1g.24gb"] * 4, [("1g.24gb", 0), ("1g.24gb", 2), ("1g.24gb", 4), ("1g.24gb", 6)]),
     ("GH200-96GB", ["4g.48gb", "3g.48gb"], [("4g.48gb", 0), ("3g.48gb", 4)]),
-    ("GH200-144GB", ["2g.36gb"] * 3 + ["1g.18gb+me"], [("2g.36gb", 0), ("2g.36gb", 2), ("2g.36gb", 4), ("1g.18gb+me", 6)]),
+    (
+        "GH200-144GB",
+        ["2g.36gb"] * 3 + ["1g.18gb+me"],
+        [("2g.36gb", 0), ("2g.36gb", 2), ("2g.36gb", 4), ("1g.18gb+me", 6)],
+    ),
     ("GH200-144GB", ["3g.72gb", "1g.36gb", "1g.36gb"], [("3g.72gb", 0), ("1g.36gb", 4), ("1g.36gb", 6)]),
 ]
 
@@ -155,7 +159,8 @@ INVALID = [
     (
         "A100-40GB",
         ["2g.10gb", "4g.20gb", "2g.10gb"],
-        r"^2g.10gb does not fit on A100-40GB: compute slices exhausted \(need 2, have 1; 4g.20gb, 2g.10gb use 6 of 7\)$",
+        r"^2g.10gb does not fit on A100-40GB: compute slices exhausted \(need 2, have 1; "
+        r"4g.20gb, 2g.10gb use 6 of 7\)$",
     ),
     (
         "A100-40GB",
@@ -188,7 +193,7 @@ INVALID = [
         ["2g.35gb"] * 3 + ["1g.35gb", "1g.18gb"],
         r"^1g.18gb does not fit on H200-141GB: compute slices exhausted \(need 1, have 0; ",
     ),
-    ("H200-141GB", ["1g.18gb+me", "1g.18gb+me"], r"^too many instances of 1g.18gb\+me on H200-141GB: 2 requested, max 1$"),
+    ("H200-141GB", ["1g.18gb+me"] * 2, r"^too many instances of 1g.18gb\+me on H200-141GB: 2 requested, max 1$"),
     (
         "GH200-96GB",
         ["1g.24gb"] * 4 + ["1g.12gb"],
@@ -200,8 +205,8 @@ INVALID = [
         ["3g.72gb", "3g.72gb", "1g.18gb+me"],
         r"^1g.18gb\+me does not fit on GH200-144GB: memory slices exhausted \(need 1, have 0; ",
     ),
-    ("GH200-144GB", ["7g.144gb", "7g.144gb"], r"^too many instances of 7g.144gb on GH200-144GB: 2 requested, max 1$"),
-    ("NVIDIA B200", ["1g.23gb"], r"^unknown GPU model 'NVIDIA B200'; known models: A30-24GB, A100-40GB, .*GH200-144GB "),
+    ("GH200-144GB", ["7g.144gb"] * 2, r"^too many instances of 7g.144gb on GH200-144GB: 2 requested, max 1$"),
+    ("NVIDIA B200", ["1g.23gb"], r"^unknown GPU model 'NVIDIA B200'; known models: A30-24GB, .*, GH200-144GB "),
 ]
 
 
@@ -219,12 +224,13 @@ def test_every_model_has_valid_and_invalid_cases():
 # --- placement versus slice counts ----------------------------------------------------------------------
 
 # Layouts that fit by slice counts but have no placement: none, on any model. A brute force over every
-# layout within the instance limits (916 fit by count) finds a placement for each, and
-# test_slice_counts_decide_on_every_model keeps it that way. Why: on the 8-slice GPUs the only slice a
-# 1-slice instance cannot start on is the 8th, and a layout that fills it within 7 compute slices must hold
-# a 3g, a 2-slice 1g or a 7g, whose allowed starts reach it; all other starts are aligned like a buddy
-# allocator. The A30 (4 compute, 4 memory slices) is aligned the same way. The "no free placement" error is
-# therefore exercised on a made-up geometry below.
+# layout within the instance limits (916 fit by count: 20 on the A30, 128 on each 8-slice model) finds a
+# placement for each, and test_slice_counts_decide_on_every_model keeps it that way. Why: on the 8-slice
+# GPUs no instance smaller than 4 slices but the 2-slice 1g can start on the 8th slice; a layout that needs
+# all 8 memory slices within 7 compute slices must hold a profile with more memory than compute slices
+# (3g, 2-slice 1g or 7g), which can cover it, and all other starts are aligned like a buddy allocator's.
+# The A30 (4 compute, 4 memory slices) is aligned the same way. The "no free placement" error is therefore
+# exercised on a made-up geometry below.
 
 
 def _layouts_that_fit_by_count(model):
@@ -243,7 +249,8 @@ def _layouts_that_fit_by_count(model):
 def test_slice_counts_decide_on_every_model(name):
     layouts = list(_layouts_that_fit_by_count(MODELS[name]))
 
-    assert len(layouts) > 20
+    # Empty layout included; every 8-slice model has the same geometry, hence the same count.
+    assert len(layouts) == (20 if name == "A30-24GB" else 128)
     for layout in layouts:
         _assert_feasible(name, plan_layout(name, layout))
 
@@ -316,16 +323,16 @@ def _media_profiles():
 @pytest.mark.parametrize("model,profile", list(_media_profiles()))
 def test_one_media_extension_instance_per_gpu(model, profile):
     assert len(plan_layout(model, [profile])) == 1
-    with pytest.raises(MigPlanError, match=r"^too many instances of %s on %s: 2 requested, max 1$" % (
-        re.escape(profile), model
-    )):
+    reason = r"^too many instances of %s on %s: 2 requested, max 1$" % (re.escape(profile), model)
+    with pytest.raises(MigPlanError, match=reason):
         plan_layout(model, [profile, profile])
 
 
 @pytest.mark.parametrize("model", sorted(name for name in MODELS if MODELS[name]["memory_slices"] == 8))
 def test_media_extension_instance_beside_six_plain_ones(model):
-    plain, media = [profile.name for profile in MODELS[model]["profiles"] if profile.max_instances == 7 or
-                    (profile.name.endswith("+me") and profile.compute_slices == 1)]
+    # On every 8-slice GPU, -lgip ids 19 and 20 are the 1-slice profile and its +me twin.
+    names = dict((profile.profile_id, profile.name) for profile in MODELS[model]["profiles"])
+    plain, media = names[19], names[20]
     placements = plan_layout(model, [media] + [plain] * 6)
 
     assert _starts(placements) == [(plain, start) for start in range(6)] + [(media, 6)]
@@ -339,7 +346,7 @@ def _lookup_cases():
         yield canonical, canonical
         yield canonical.lower(), canonical
         for product_name in model["product_names"]:
-            bare = product_name[len("NVIDIA "):]
+            bare = product_name[len("NVIDIA ") :]
             for spelling in (product_name, product_name.upper(), bare, bare.lower(), "  nvidia   " + bare + " "):
                 yield spelling, canonical
         for device_id in model["device_ids"]:
@@ -380,7 +387,7 @@ def test_lookup_of_unknown_models(spelling):
 # --- GPU Operator default mig-parted config -------------------------------------------------------------
 
 KNOWN_DEVICE_IDS = dict(
-    ("0x" + device_id, canonical) for canonical, model in MODELS.items() for device_id in model["device_ids"]
+    (device_id, canonical) for canonical, model in MODELS.items() for device_id in model["device_ids"]
 )
 
 
@@ -395,7 +402,7 @@ def _operator_cases():
         for block in blocks:
             device_filter = block.get("device-filter", [])
             for device_id in [device_filter] if isinstance(device_filter, str) else device_filter:
-                model = KNOWN_DEVICE_IDS.get(device_id.lower().replace("0x", "0x", 1).upper().replace("0X", "0x", 1))
+                model = KNOWN_DEVICE_IDS.get(re.sub(r"^0x", "", device_id, flags=re.IGNORECASE).upper())
                 if model:
                     yield name, device_id, model, block
 
