@@ -9,7 +9,7 @@ import os
 import sys
 
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-COLLECTIONS_DIR = os.path.join(REPO_ROOT, ".ansible", "collections")
+COLLECTIONS_DIR = os.path.join(REPO_ROOT, "collections")
 LINK = os.path.join(COLLECTIONS_DIR, "ansible_collections", "kiln", "cluster")
 SHARED_FIXTURES = os.path.abspath(os.path.join(REPO_ROOT, "..", "shared", "fixtures"))
 

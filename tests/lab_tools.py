@@ -1,0 +1,39 @@
+"""Helpers shared by the lab smoke test and the benchmarks: drive the lab and
+ansible-playbook, and read PLAY RECAP totals from a run's output."""
+
+import os
+import re
+import subprocess
+import time
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+LAB_INVENTORY = os.path.join(REPO, "inventories", "lab")
+OUTPUT_DIR = os.path.join(REPO, "tests", "output")
+RECAP_RE = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+
+def lab(action):
+    subprocess.run(["python3", os.path.join(REPO, "lab", "lab.py"), action], check=True, cwd=REPO,
+                   stdout=subprocess.DEVNULL)
+
+
+def playbook(name, log_name, *extra):
+    """Runs a playbook against the lab; returns (seconds, recap, output). Output is kept under tests/output."""
+    os.makedirs(OUTPUT_DIR, exist_ok=True)
+    start = time.monotonic()
+    proc = subprocess.run(["ansible-playbook", name, "-i", LAB_INVENTORY] + list(extra), cwd=REPO,
+                          capture_output=True, text=True, check=False)
+    seconds = time.monotonic() - start
+    output = proc.stdout + proc.stderr
+    with open(os.path.join(OUTPUT_DIR, log_name + ".log"), "w") as handle:
+        handle.write(output)
+    if proc.returncode != 0:
+        raise AssertionError("%s failed (rc %d):\n%s" % (name, proc.returncode, output[-6000:]))
+    recap = dict((m.group(1), {"ok": int(m.group(2)), "changed": int(m.group(3)),
+                               "unreachable": int(m.group(4)), "failed": int(m.group(5))})
+                 for m in RECAP_RE.finditer(output))
+    return seconds, recap, output
+
+
+def total_changed(recap):
+    return sum(host["changed"] for host in recap.values())
