@@ -195,7 +195,9 @@ def down():
         sh("podman", "volume", "rm", "-f", *volumes)
     if sh("podman", "network", "exists", NETWORK, check=False).returncode == 0:
         sh("podman", "network", "rm", "-f", NETWORK)
-    for path in (INVENTORY, KEY, KEY + ".pub"):
+    # Cached facts describe the removed containers, not the next lab's.
+    facts = [os.path.join(REPO, ".ansible", "facts", n["name"]) for n in topology()]
+    for path in [INVENTORY, KEY, KEY + ".pub"] + facts:
         if os.path.exists(path):
             os.remove(path)
     print(json.dumps({"lab": "down", "removed": names}))
