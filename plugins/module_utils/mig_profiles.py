@@ -46,6 +46,31 @@ _HALVES = (0, 4)
 # its only JPEG decoder), so one such instance fits per GPU, whatever the profile.
 _MEDIA_EXTENSION_INSTANCES = 1
 
+
+def _eight_slice_model(product_names, device_ids, eighth, quarter, half, full):
+    """A GPU with 8 memory and 7 compute slices (A100, H100, H200, GH200).
+
+    They share profile ids, instance counts and placements; only the GiB of
+    1, 2, 4 and 8 memory slices (and so the profile names) differ.
+    """
+    return {
+        "product_names": product_names,
+        "device_ids": device_ids,
+        "memory_slices": 8,
+        "compute_slices": 7,
+        "media_extension_instances": _MEDIA_EXTENSION_INSTANCES,
+        "profiles": (
+            Profile("7g.%dgb" % full, 0, 7, 8, full, 1, (0,)),
+            Profile("4g.%dgb" % half, 5, 4, 4, half, 1, (0,)),
+            Profile("3g.%dgb" % half, 9, 3, 4, half, 2, _HALVES),
+            Profile("2g.%dgb" % quarter, 14, 2, 2, quarter, 3, (0, 2, 4)),
+            Profile("1g.%dgb" % quarter, 15, 1, 2, quarter, 4, _EVEN),
+            Profile("1g.%dgb" % eighth, 19, 1, 1, eighth, 7, _ANY_OF_7),
+            Profile("1g.%dgb+me" % eighth, 20, 1, 1, eighth, 1, _ANY_OF_7),
+        ),
+    }
+
+
 MODELS = {
     "A30-24GB": {
         "product_names": ("NVIDIA A30",),
@@ -62,119 +87,20 @@ MODELS = {
             Profile("1g.6gb+me", 21, 1, 1, 6, 1, (0, 1, 2, 3)),
         ),
     },
-    "A100-40GB": {
-        "product_names": ("NVIDIA A100-SXM4-40GB", "NVIDIA A100-PCIE-40GB"),
-        "device_ids": ("20B010DE", "20B110DE", "20F110DE"),
-        "memory_slices": 8,
-        "compute_slices": 7,
-        "media_extension_instances": _MEDIA_EXTENSION_INSTANCES,
-        "profiles": (
-            Profile("7g.40gb", 0, 7, 8, 40, 1, (0,)),
-            Profile("4g.20gb", 5, 4, 4, 20, 1, (0,)),
-            Profile("3g.20gb", 9, 3, 4, 20, 2, _HALVES),
-            Profile("2g.10gb", 14, 2, 2, 10, 3, (0, 2, 4)),
-            Profile("1g.10gb", 15, 1, 2, 10, 4, _EVEN),
-            Profile("1g.5gb", 19, 1, 1, 5, 7, _ANY_OF_7),
-            Profile("1g.5gb+me", 20, 1, 1, 5, 1, _ANY_OF_7),
-        ),
-    },
-    "A100-80GB": {
-        "product_names": ("NVIDIA A100-SXM4-80GB", "NVIDIA A100 80GB PCIe"),
-        "device_ids": ("20B210DE", "20B510DE"),
-        "memory_slices": 8,
-        "compute_slices": 7,
-        "media_extension_instances": _MEDIA_EXTENSION_INSTANCES,
-        "profiles": (
-            Profile("7g.80gb", 0, 7, 8, 80, 1, (0,)),
-            Profile("4g.40gb", 5, 4, 4, 40, 1, (0,)),
-            Profile("3g.40gb", 9, 3, 4, 40, 2, _HALVES),
-            Profile("2g.20gb", 14, 2, 2, 20, 3, (0, 2, 4)),
-            Profile("1g.20gb", 15, 1, 2, 20, 4, _EVEN),
-            Profile("1g.10gb", 19, 1, 1, 10, 7, _ANY_OF_7),
-            Profile("1g.10gb+me", 20, 1, 1, 10, 1, _ANY_OF_7),
-        ),
-    },
-    "H100-80GB": {
-        # SXM5 and PCIe boards share the table.
-        "product_names": ("NVIDIA H100 80GB HBM3", "NVIDIA H100 PCIe"),
-        "device_ids": ("233010DE", "233110DE"),
-        "memory_slices": 8,
-        "compute_slices": 7,
-        "media_extension_instances": _MEDIA_EXTENSION_INSTANCES,
-        "profiles": (
-            Profile("7g.80gb", 0, 7, 8, 80, 1, (0,)),
-            Profile("4g.40gb", 5, 4, 4, 40, 1, (0,)),
-            Profile("3g.40gb", 9, 3, 4, 40, 2, _HALVES),
-            Profile("2g.20gb", 14, 2, 2, 20, 3, (0, 2, 4)),
-            Profile("1g.20gb", 15, 1, 2, 20, 4, _EVEN),
-            Profile("1g.10gb", 19, 1, 1, 10, 7, _ANY_OF_7),
-            Profile("1g.10gb+me", 20, 1, 1, 10, 1, _ANY_OF_7),
-        ),
-    },
-    "H100-NVL-94GB": {
-        "product_names": ("NVIDIA H100 NVL",),
-        "device_ids": ("232110DE",),
-        "memory_slices": 8,
-        "compute_slices": 7,
-        "media_extension_instances": _MEDIA_EXTENSION_INSTANCES,
-        "profiles": (
-            Profile("7g.94gb", 0, 7, 8, 94, 1, (0,)),
-            Profile("4g.47gb", 5, 4, 4, 47, 1, (0,)),
-            Profile("3g.47gb", 9, 3, 4, 47, 2, _HALVES),
-            Profile("2g.24gb", 14, 2, 2, 24, 3, (0, 2, 4)),
-            Profile("1g.24gb", 15, 1, 2, 24, 4, _EVEN),
-            Profile("1g.12gb", 19, 1, 1, 12, 7, _ANY_OF_7),
-            Profile("1g.12gb+me", 20, 1, 1, 12, 1, _ANY_OF_7),
-        ),
-    },
-    "H200-141GB": {
-        # The H200 NVL has the same profiles as the SXM board.
-        "product_names": ("NVIDIA H200", "NVIDIA H200 NVL"),
-        "device_ids": ("233510DE", "233B10DE"),
-        "memory_slices": 8,
-        "compute_slices": 7,
-        "media_extension_instances": _MEDIA_EXTENSION_INSTANCES,
-        "profiles": (
-            Profile("7g.141gb", 0, 7, 8, 141, 1, (0,)),
-            Profile("4g.71gb", 5, 4, 4, 71, 1, (0,)),
-            Profile("3g.71gb", 9, 3, 4, 71, 2, _HALVES),
-            Profile("2g.35gb", 14, 2, 2, 35, 3, (0, 2, 4)),
-            Profile("1g.35gb", 15, 1, 2, 35, 4, _EVEN),
-            Profile("1g.18gb", 19, 1, 1, 18, 7, _ANY_OF_7),
-            Profile("1g.18gb+me", 20, 1, 1, 18, 1, _ANY_OF_7),
-        ),
-    },
-    "GH200-96GB": {
-        # The product name counts the Grace LPDDR5X too (480 GB or 120 GB); the GPU has 96 GB of HBM3.
-        "product_names": ("NVIDIA GH200 480GB", "NVIDIA GH200 120GB"),
-        "device_ids": ("234210DE",),
-        "memory_slices": 8,
-        "compute_slices": 7,
-        "media_extension_instances": _MEDIA_EXTENSION_INSTANCES,
-        "profiles": (
-            Profile("7g.96gb", 0, 7, 8, 96, 1, (0,)),
-            Profile("4g.48gb", 5, 4, 4, 48, 1, (0,)),
-            Profile("3g.48gb", 9, 3, 4, 48, 2, _HALVES),
-            Profile("2g.24gb", 14, 2, 2, 24, 3, (0, 2, 4)),
-            Profile("1g.24gb", 15, 1, 2, 24, 4, _EVEN),
-            Profile("1g.12gb", 19, 1, 1, 12, 7, _ANY_OF_7),
-            Profile("1g.12gb+me", 20, 1, 1, 12, 1, _ANY_OF_7),
-        ),
-    },
-    "GH200-144GB": {
-        "product_names": ("NVIDIA GH200 144G HBM3e",),
-        "device_ids": ("234810DE",),
-        "memory_slices": 8,
-        "compute_slices": 7,
-        "media_extension_instances": _MEDIA_EXTENSION_INSTANCES,
-        "profiles": (
-            Profile("7g.144gb", 0, 7, 8, 144, 1, (0,)),
-            Profile("4g.72gb", 5, 4, 4, 72, 1, (0,)),
-            Profile("3g.72gb", 9, 3, 4, 72, 2, _HALVES),
-            Profile("2g.36gb", 14, 2, 2, 36, 3, (0, 2, 4)),
-            Profile("1g.36gb", 15, 1, 2, 36, 4, _EVEN),
-            Profile("1g.18gb", 19, 1, 1, 18, 7, _ANY_OF_7),
-            Profile("1g.18gb+me", 20, 1, 1, 18, 1, _ANY_OF_7),
-        ),
-    },
+    "A100-40GB": _eight_slice_model(
+        ("NVIDIA A100-SXM4-40GB", "NVIDIA A100-PCIE-40GB"), ("20B010DE", "20B110DE", "20F110DE"), 5, 10, 20, 40
+    ),
+    "A100-80GB": _eight_slice_model(
+        ("NVIDIA A100-SXM4-80GB", "NVIDIA A100 80GB PCIe"), ("20B210DE", "20B510DE"), 10, 20, 40, 80
+    ),
+    # SXM5 and PCIe boards share the table.
+    "H100-80GB": _eight_slice_model(
+        ("NVIDIA H100 80GB HBM3", "NVIDIA H100 PCIe"), ("233010DE", "233110DE"), 10, 20, 40, 80
+    ),
+    "H100-NVL-94GB": _eight_slice_model(("NVIDIA H100 NVL",), ("232110DE",), 12, 24, 47, 94),
+    # The H200 NVL has the same profiles as the SXM board.
+    "H200-141GB": _eight_slice_model(("NVIDIA H200", "NVIDIA H200 NVL"), ("233510DE", "233B10DE"), 18, 35, 71, 141),
+    # The product name counts the Grace LPDDR5X too (480 GB or 120 GB); the GPU has 96 GB of HBM3.
+    "GH200-96GB": _eight_slice_model(("NVIDIA GH200 480GB", "NVIDIA GH200 120GB"), ("234210DE",), 12, 24, 48, 96),
+    "GH200-144GB": _eight_slice_model(("NVIDIA GH200 144G HBM3e",), ("234810DE",), 18, 36, 72, 144),
 }
