@@ -96,7 +96,7 @@ def _gpu_layouts(host, intent, layouts):
     mig = intent.get("mig") or {}
     chosen = dict((index, mig.get("layout")) for index in range(count))
     for key, name in (mig.get("per_gpu") or {}).items():
-        index = int(key)
+        index = int(key) if str(key).isdigit() else -1
         if not 0 <= index < count:
             raise GpuPlanError("%s: kiln_gpu.mig.per_gpu names GPU %s, but the node has %d GPUs" % (host, key, count))
         chosen[index] = name
@@ -243,7 +243,8 @@ def plan_cluster(intents, layouts):
             "index": index,
             "mode": WHOLE if name is None else MIG,
             "layout": name,
-            "placements": planned[name] if name is not None else [],
+            # Copies, so no two GPUs share an object (YAML dumps would turn that into anchors).
+            "placements": [dict(p) for p in planned[name]] if name is not None else [],
         } for index, name in sorted(gpu_layouts.items())]
         nodes[host] = {
             "model": model,
@@ -290,7 +291,7 @@ def plan_cluster(intents, layouts):
         "mig_default_config": MIG_DISABLED_CONFIG,
         "time_slicing_configs": dict(sorted(sharing_configs.items())),
         "time_slicing_default_config": NO_TIME_SLICING_CONFIG,
-        "node_labels": dict((host, node["labels"]) for host, node in nodes.items()),
+        "node_labels": dict((host, dict(node["labels"])) for host, node in nodes.items()),
     }
 
 
