@@ -1,26 +1,16 @@
 """Unit tests for the kiln.cluster.mig_plan module, run through its main()."""
 
-import json
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.kiln.cluster.plugins.modules import mig_plan
 
 H100 = "NVIDIA H100 80GB HBM3"
 
 
 @pytest.fixture
-def run_module(capsys):
-    """Run main() with the given args; return (exit code, result printed as JSON)."""
-
-    def _run(args):
-        with patch_module_args(args):
-            with pytest.raises(SystemExit) as exc:
-                mig_plan.main()
-        return exc.value.code, json.loads(capsys.readouterr().out)
-
-    return _run
+def run_module(run_main):
+    return lambda args: run_main(mig_plan, args)
 
 
 @pytest.mark.parametrize("check_mode", [False, True])

@@ -1,10 +1,8 @@
 """Unit tests for the kiln.cluster.nvidia_driver_plan module, run through its main()."""
 
-import json
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.kiln.cluster.plugins.modules import nvidia_driver_plan
 
 DEBIAN_SETS = {
@@ -14,14 +12,8 @@ DEBIAN_SETS = {
 
 
 @pytest.fixture
-def run_module(capsys):
-    def _run(args):
-        with patch_module_args(args):
-            with pytest.raises(SystemExit) as exc:
-                nvidia_driver_plan.main()
-        return exc.value.code, json.loads(capsys.readouterr().out)
-
-    return _run
+def run_module(run_main):
+    return lambda args: run_main(nvidia_driver_plan, args)
 
 
 @pytest.fixture

@@ -1,6 +1,5 @@
 """Unit tests for the kiln.cluster.nvidia_gpu_facts module, run through its main()."""
 
-import json
 import os
 import stat
 from unittest import mock
@@ -8,7 +7,6 @@ from unittest import mock
 import pytest
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.kiln.cluster.plugins.modules import nvidia_gpu_facts
 from conftest import SHARED_FIXTURES
 
@@ -18,16 +16,8 @@ T4 = os.path.join(FIXTURES, "tesla-t4.xml")
 
 
 @pytest.fixture
-def run_module(capsys):
-    """Run main() with the given args; return (exit code, result printed as JSON)."""
-
-    def _run(args):
-        with patch_module_args(args):
-            with pytest.raises(SystemExit) as exc:
-                nvidia_gpu_facts.main()
-        return exc.value.code, json.loads(capsys.readouterr().out)
-
-    return _run
+def run_module(run_main):
+    return lambda args: run_main(nvidia_gpu_facts, args)
 
 
 @pytest.fixture
