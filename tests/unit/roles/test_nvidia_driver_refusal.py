@@ -39,7 +39,10 @@ def _run(tmp_path, fixture, flavor):
         "nvidia_driver_pci_devices_path": str(tmp_path / "pci"),
     }
     env = dict(os.environ, ANSIBLE_ROLES_PATH=os.path.join(REPO_ROOT, "roles"), ANSIBLE_COLLECTIONS_PATH=COLLECTIONS_DIR,
-               ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_NOCOLOR="1", ANSIBLE_RETRY_FILES_ENABLED="0")
+               ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_NOCOLOR="1",
+               ANSIBLE_RETRY_FILES_ENABLED="0")
+    # make exports ANSIBLE_CONFIG; the repo's timer and profile_tasks callbacks would print into the JSON.
+    env.pop("ANSIBLE_CONFIG", None)
     proc = subprocess.run(
         [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", str(inventory), "play.yml",
          "--check", "-e", json.dumps(extra)],
