@@ -37,3 +37,12 @@ def playbook(name, log_name, *extra):
 
 def total_changed(recap):
     return sum(host["changed"] for host in recap.values())
+
+
+def kubectl(*args, stdin=None, check=True):
+    """kubectl on the lab's first control-plane node (admin kubeconfig stays there)."""
+    proc = subprocess.run(["podman", "exec", "-i", "kiln-lab-cp1", "kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf"]
+                          + list(args), input=stdin, capture_output=True, text=True, check=False)
+    if check and proc.returncode != 0:
+        raise AssertionError("kubectl %s failed (rc %d): %s" % (" ".join(args), proc.returncode, proc.stderr))
+    return proc.stdout

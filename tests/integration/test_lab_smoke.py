@@ -1,15 +1,24 @@
-"""Lab smoke test: real nodes, site.yml twice, and the second run changes nothing.
+"""Lab smoke test: real nodes, site.yml twice (the second run changes nothing),
+and a real kubeadm cluster at the end: Ready nodes, pod networking across
+nodes, Services and cluster DNS, and the GPU intent as (simulated) capacity.
 
 Recreates the lab from scratch (lab-down, lab-up) and removes it afterwards.
 """
 
+import json
 import os
 import sys
+import time
 
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))
-from lab_tools import lab, playbook, total_changed  # noqa: E402
+from lab_tools import kubectl, lab, playbook, total_changed  # noqa: E402
+
+NAMESPACE = "kiln-smoke"
+PROBE_IMAGE = "kiln.local/netcheck:v1"
+# Lab nodes with the GPU intent of inventories/lab/host_vars/*.yml.
+GPU_NODES = ("gpu1", "gpu2")
 
 
 @pytest.fixture(scope="module")
@@ -20,12 +29,99 @@ def fresh_lab():
     lab("down")
 
 
-def test_site_converges_then_reruns_with_no_change(fresh_lab):
+@pytest.fixture(scope="module")
+def converged(fresh_lab):
     _, first, _ = playbook("site.yml", "site-first")
-    assert set(first) >= {"cp1", "gpu1", "gpu2"}
-    assert all(h["failed"] == 0 and h["unreachable"] == 0 for h in first.values())
-    assert total_changed(first) > 0, "a first converge of bare nodes must change them"
+    return first
+
+
+def test_site_converges_then_reruns_with_no_change(converged):
+    assert set(converged) >= {"cp1", "gpu1", "gpu2"}
+    assert all(h["failed"] == 0 and h["unreachable"] == 0 for h in converged.values())
+    assert total_changed(converged) > 0, "a first converge of bare nodes must change them"
 
     _, second, output = playbook("site.yml", "site-second")
     changed = dict((host, r["changed"]) for host, r in second.items() if r["changed"])
     assert not changed, "second site.yml run changed something: %s\n%s" % (changed, output[-4000:])
+
+
+def _wait(what, probe, timeout=180):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for " + what)
+        time.sleep(3)
+
+
+def test_every_node_is_ready_at_the_pinned_version(converged):
+    def ready():
+        nodes = json.loads(kubectl("get", "nodes", "-o", "json"))["items"]
+        states = {n["metadata"]["name"]: [c["status"] for c in n["status"]["conditions"] if c["type"] == "Ready"][0]
+                  for n in nodes}
+        return nodes if set(states) == {"cp1", "gpu1", "gpu2"} and set(states.values()) == {"True"} else None
+
+    nodes = _wait("all nodes Ready", ready)
+    assert {n["status"]["nodeInfo"]["kubeletVersion"] for n in nodes} == {"v1.36.3"}
+    assert {n["status"]["nodeInfo"]["containerRuntimeVersion"] for n in nodes} == {"containerd://2.2.9"}
+    # The controller manager gave each node its own slice of the pod network.
+    cidrs = [n["spec"]["podCIDR"] for n in nodes]
+    assert len(set(cidrs)) == 3 and all(c.startswith("10.244.") for c in cidrs)
+
+
+def _pod(name, node, command, restart="Never"):
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": NAMESPACE, "labels": {"app": name}},
+            "spec": {"nodeName": node, "restartPolicy": restart, "tolerations": [{"operator": "Exists"}],
+                     "containers": [{"name": "probe", "image": PROBE_IMAGE, "imagePullPolicy": "Never",
+                                     "args": command}]}}
+
+
+def _run_probe(name, node, command):
+    kubectl("apply", "-f", "-", stdin=json.dumps(_pod(name, node, command)))
+    phase = _wait(name + " to finish", lambda: kubectl("get", "pod", "-n", NAMESPACE, name, "-o",
+                                                        "jsonpath={.status.phase}").strip() in ("Succeeded", "Failed")
+                  and kubectl("get", "pod", "-n", NAMESPACE, name, "-o", "jsonpath={.status.phase}").strip())
+    logs = kubectl("logs", "-n", NAMESPACE, name, check=False)
+    kubectl("delete", "pod", "-n", NAMESPACE, name, "--wait=false")
+    return phase, logs
+
+
+def test_pods_reach_each_other_across_nodes_and_through_a_service(converged):
+    kubectl("create", "namespace", NAMESPACE, check=False)
+    servers = {}
+    for node in GPU_NODES:
+        name = "server-" + node
+        kubectl("apply", "-f", "-", stdin=json.dumps(_pod(name, node, ["serve", ":8080"], restart="Always")))
+        servers[node] = name
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "server", "namespace": NAMESPACE},
+               "spec": {"selector": {"app": "server-gpu1"}, "ports": [{"port": 80, "targetPort": 8080}]}}
+    kubectl("apply", "-f", "-", stdin=json.dumps(service))
+    ips = {}
+    for node, name in servers.items():
+        ips[node] = _wait(name + " running", lambda: kubectl(
+            "get", "pod", "-n", NAMESPACE, name, "-o",
+            "jsonpath={.status.phase}/{.status.podIP}").strip().partition("Running/")[2])
+
+    # cp1 -> pods on gpu1 and gpu2: crosses the static routes of the bridge network.
+    for node, ip in ips.items():
+        phase, logs = _run_probe("client-" + node, "cp1", ["get", "http://%s:8080/" % ip])
+        assert (phase, logs.strip()) == ("Succeeded", servers[node]), logs
+
+    # Cluster DNS (CoreDNS from the bundle) and the Service (kube-proxy).
+    phase, logs = _run_probe("client-dns", "gpu2", ["get", "http://server.%s.svc.cluster.local/" % NAMESPACE])
+    assert (phase, logs.strip()) == ("Succeeded", "server-gpu1"), logs
+    kubectl("delete", "namespace", NAMESPACE, "--wait=false")
+
+
+def test_gpu_intent_is_advertised_as_simulated_capacity(converged):
+    for node in GPU_NODES:
+        info = json.loads(kubectl("get", "node", node, "-o", "json"))
+        assert info["metadata"]["labels"].get("kiln.dev/gpu-simulated") == "true"
+        gpu_resources = {k: v for k, v in info["status"]["capacity"].items() if k.startswith("nvidia.com/")}
+        assert gpu_resources, "no GPU resources advertised on " + node
+        assert all(int(v) > 0 for v in gpu_resources.values())
+    cp1 = json.loads(kubectl("get", "node", "cp1", "-o", "json"))
+    assert not any(k.startswith("nvidia.com/") for k in cp1["status"]["capacity"])

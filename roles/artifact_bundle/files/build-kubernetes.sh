@@ -26,8 +26,19 @@ if [ ! -f go.mod ]; then
     go mod edit -replace "${mod}=${mod}@${staging_version}"
   done
   go mod edit -require "k8s.io/kubernetes@v${version}"
-  printf 'package tools\n\nimport _ "k8s.io/kubernetes/cmd/kubeadm"\n' > tools.go
+fi
+# tools.go names every command so that `go mod tidy` records all their
+# dependencies (the file is never compiled: it imports main packages).
+if [ ! -f .tidy-all ]; then
+  {
+    printf 'package tools\n\nimport (\n'
+    for cmd in kubeadm kubelet kubectl kube-apiserver kube-controller-manager kube-scheduler kube-proxy; do
+      printf '\t_ "k8s.io/kubernetes/cmd/%s"\n' "$cmd"
+    done
+    printf ')\n'
+  } > tools.go
   go mod tidy >/dev/null
+  touch .tidy-all
 fi
 
 ldflags="-s -w"

@@ -1,0 +1,3 @@
+module kiln.local/netcheck
+
+go 1.22

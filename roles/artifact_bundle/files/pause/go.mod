@@ -1,0 +1,3 @@
+module kiln.local/pause
+
+go 1.22
