@@ -41,7 +41,7 @@ def total_changed(recap):
 
 def kubectl(*args, stdin=None, check=True):
     """kubectl on the lab's first control-plane node (admin kubeconfig stays there)."""
-    proc = subprocess.run(["podman", "exec", "-i", "kiln-lab-cp1", "kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf"]
+    proc = subprocess.run(["podman", "exec", "-i", os.environ.get("LAB_NAME", "kiln-lab") + "-cp1", "kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf"]
                           + list(args), input=stdin, capture_output=True, text=True, check=False)
     if check and proc.returncode != 0:
         raise AssertionError("kubectl %s failed (rc %d): %s" % (" ".join(args), proc.returncode, proc.stderr))

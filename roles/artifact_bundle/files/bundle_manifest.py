@@ -36,7 +36,7 @@ def main(root, out, relpaths):
         if not os.path.isfile(path):
             sys.exit("bundle_manifest: %s is missing from the bundle %s" % (rel, root))
         entry = {"sha256": _sha256(path), "size": os.path.getsize(path)}
-        if rel.endswith(".tar") and "/images/" in "/" + rel:
+        if rel.endswith(".tar") and rel.split("/", 1)[0].startswith("images-"):
             entry["image"] = _image(path)
         files[rel] = entry
     text = json.dumps({"files": files}, indent=2, sort_keys=True) + "\n"
