@@ -125,3 +125,39 @@ def test_gpu_intent_is_advertised_as_simulated_capacity(converged):
         assert all(int(v) > 0 for v in gpu_resources.values())
     cp1 = json.loads(kubectl("get", "node", "cp1", "-o", "json"))
     assert not any(k.startswith("nvidia.com/") for k in cp1["status"]["capacity"])
+
+
+def test_a_removed_worker_rejoins_with_scale(converged):
+    """remove-node.yml drains, deletes and resets gpu2; scale.yml --limit gpu2 joins it again."""
+    playbook("playbooks/remove-node.yml", "remove-node", "-e", "kiln_remove_nodes=gpu2", "-e", "kiln_remove_confirm=yes")
+    assert "gpu2" not in kubectl("get", "nodes", "-o", "jsonpath={.items[*].metadata.name}").split()
+    assert _node_sh("gpu2", "test -e /etc/kubernetes/kubelet.conf || echo reset").strip() == "reset"
+
+    _, recap, _ = playbook("playbooks/scale.yml", "scale", "--limit", "gpu2")
+    assert set(recap) == {"gpu2"}, "scale.yml touched other hosts: %s" % sorted(recap)
+    test_every_node_is_ready_at_the_pinned_version(converged)
+
+
+def _node_sh(node, script):
+    import subprocess
+    name = os.environ.get("LAB_NAME", "kiln-lab") + "-" + node
+    proc = subprocess.run(["podman", "exec", name, "sh", "-c", script], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_etcd_snapshot_restores_the_cluster_state(converged):
+    """A snapshot from the etcd_backup timer's service, restored by playbooks/etcd-restore.yml, brings back
+    exactly the state at snapshot time. Runs last: it rewinds the cluster."""
+    assert _node_sh("cp1", "systemctl is-enabled kiln-etcd-snapshot.timer").strip() == "enabled"
+    kubectl("create", "configmap", "kiln-before-snapshot", "-n", "default", "--from-literal=k=v")
+    _node_sh("cp1", "systemctl start kiln-etcd-snapshot.service")
+    listing = _node_sh("cp1", "stat -c '%a %n' /var/backups/kiln/etcd /var/backups/kiln/etcd/etcd-*.db").split("\n")
+    assert listing[0].startswith("700 ") and listing[1].startswith("600 "), listing
+    kubectl("create", "configmap", "kiln-after-snapshot", "-n", "default", "--from-literal=k=v")
+
+    playbook("playbooks/etcd-restore.yml", "etcd-restore", "-e", "kiln_restore_confirm=yes")
+
+    names = kubectl("get", "configmaps", "-n", "default", "-o", "jsonpath={.items[*].metadata.name}").split()
+    assert "kiln-before-snapshot" in names and "kiln-after-snapshot" not in names, names
+    test_every_node_is_ready_at_the_pinned_version(converged)
