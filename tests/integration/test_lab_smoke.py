@@ -161,3 +161,13 @@ def test_etcd_snapshot_restores_the_cluster_state(converged):
     names = kubectl("get", "configmaps", "-n", "default", "-o", "jsonpath={.items[*].metadata.name}").split()
     assert "kiln-before-snapshot" in names and "kiln-after-snapshot" not in names, names
     test_every_node_is_ready_at_the_pinned_version(converged)
+
+
+def test_reset_returns_the_nodes_to_before_kubernetes(converged):
+    """Last: reset.yml removes Kubernetes from every node; the node layer (containerd) stays."""
+    playbook("playbooks/reset.yml", "reset", "-e", "kiln_reset_confirm=yes")
+    for node in ("cp1", "gpu1", "gpu2"):
+        state = _node_sh(node, "test -e /etc/kubernetes && echo k8s; test -e /var/lib/kubelet && echo kubelet;"
+                               " test -e /sys/class/net/cni0 && echo bridge; ip route | grep -c '^10\\.244\\.' || true;"
+                               " systemctl is-active kubelet || true; systemctl is-active containerd")
+        assert state.split() == ["0", "inactive", "active"], (node, state)
