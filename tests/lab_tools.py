@@ -17,8 +17,9 @@ def lab(action):
                    stdout=subprocess.DEVNULL)
 
 
-def playbook(name, log_name, *extra):
-    """Runs a playbook against the lab; returns (seconds, recap, output). Output is kept under tests/output."""
+def playbook(name, log_name, *extra, expect_failure=False):
+    """Runs a playbook against the lab; returns (seconds, recap, output). Output is kept under tests/output.
+    With expect_failure, a run that succeeds is the error."""
     os.makedirs(OUTPUT_DIR, exist_ok=True)
     start = time.monotonic()
     proc = subprocess.run(["ansible-playbook", name, "-i", LAB_INVENTORY] + list(extra), cwd=REPO,
@@ -27,12 +28,21 @@ def playbook(name, log_name, *extra):
     output = proc.stdout + proc.stderr
     with open(os.path.join(OUTPUT_DIR, log_name + ".log"), "w") as handle:
         handle.write(output)
-    if proc.returncode != 0:
+    if expect_failure and proc.returncode == 0:
+        raise AssertionError("%s succeeded, a failure was expected:\n%s" % (name, output[-6000:]))
+    if proc.returncode != 0 and not expect_failure:
         raise AssertionError("%s failed (rc %d):\n%s" % (name, proc.returncode, output[-6000:]))
     recap = dict((m.group(1), {"ok": int(m.group(2)), "changed": int(m.group(3)),
                                "unreachable": int(m.group(4)), "failed": int(m.group(5))})
                  for m in RECAP_RE.finditer(output))
     return seconds, recap, output
+
+
+def lab_setting(key):
+    """A cluster setting of the lab inventory (inventories/lab/group_vars/all/cluster.yml)."""
+    import yaml
+    with open(os.path.join(LAB_INVENTORY, "group_vars", "all", "cluster.yml")) as handle:
+        return yaml.safe_load(handle)[key]
 
 
 def total_changed(recap):

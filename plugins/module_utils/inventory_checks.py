@@ -221,7 +221,7 @@ class InventoryChecker(object):
             return
         if node_net is not None and vip not in node_net:
             self.add(CLUSTER, "kiln_api_vip", "%s is outside kiln_node_cidr %s" % (vip, node_net),
-                     "pick a free address inside the node network (kube-vip announces it by ARP)")
+                     "pick a free address inside the node network (keepalived moves it between the control-plane nodes)")
         if node_net is not None and vip in (node_net.network_address, node_net.broadcast_address):
             self.add(CLUSTER, "kiln_api_vip", "%s is the network or broadcast address of %s" % (vip, node_net),
                      "pick a usable host address")

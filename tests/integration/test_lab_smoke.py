@@ -1,6 +1,8 @@
 """Lab smoke test: real nodes, site.yml twice (the second run changes nothing),
 and a real kubeadm cluster at the end: Ready nodes, pod networking across
 nodes, Services and cluster DNS, and the GPU intent as (simulated) capacity.
+The cluster starts one patch release behind the pin (KILN_UPGRADE_FROM) so
+that playbooks/upgrade.yml is exercised; everything after runs at the pin.
 
 Recreates the lab from scratch (lab-down, lab-up) and removes it afterwards.
 """
@@ -13,12 +15,17 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))
-from lab_tools import kubectl, lab, playbook, total_changed  # noqa: E402
+from lab_tools import kubectl, lab, lab_setting, playbook, total_changed  # noqa: E402
 
 NAMESPACE = "kiln-smoke"
 PROBE_IMAGE = "kiln.local/netcheck:v1"
 # Lab nodes with the GPU intent of inventories/lab/host_vars/*.yml.
 GPU_NODES = ("gpu1", "gpu2")
+NODES = ("cp1",) + GPU_NODES
+# The Makefile builds the bundle for both versions (make bundle, bundle-upgrade-from).
+UPGRADE_FROM = os.environ.get("KILN_UPGRADE_FROM", "1.36.1")
+PINNED = lab_setting("kiln_kubernetes_version")
+FROM = ("-e", "kiln_kubernetes_version=" + UPGRADE_FROM)
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +38,7 @@ def fresh_lab():
 
 @pytest.fixture(scope="module")
 def converged(fresh_lab):
-    _, first, _ = playbook("site.yml", "site-first")
+    _, first, _ = playbook("site.yml", "site-first", *FROM)
     return first
 
 
@@ -40,9 +47,46 @@ def test_site_converges_then_reruns_with_no_change(converged):
     assert all(h["failed"] == 0 and h["unreachable"] == 0 for h in converged.values())
     assert total_changed(converged) > 0, "a first converge of bare nodes must change them"
 
-    _, second, output = playbook("site.yml", "site-second")
-    changed = dict((host, r["changed"]) for host, r in second.items() if r["changed"])
-    assert not changed, "second site.yml run changed something: %s\n%s" % (changed, output[-4000:])
+    _, second, output = playbook("site.yml", "site-second", *FROM)
+    _assert_no_change(second, "second site.yml run", output)
+
+
+def _assert_no_change(recap, what, output):
+    changed = dict((host, r["changed"]) for host, r in recap.items() if r["changed"])
+    assert not changed, "%s changed something: %s\n%s" % (what, changed, output[-4000:])
+    assert all(r["failed"] == 0 and r["unreachable"] == 0 for r in recap.values()), recap
+
+
+def _kubelet_versions():
+    return {node: _node_sh(node, "/usr/local/bin/kubelet --version").strip() for node in NODES}
+
+
+def test_site_refuses_to_swap_kubernetes_under_a_running_cluster(converged):
+    """With the pin moved past the running version, site.yml stops and points to upgrade.yml; no binary moved."""
+    _, _, output = playbook("site.yml", "site-refused", expect_failure=True)
+    assert "site.yml does not upgrade a running cluster" in output
+    assert "playbooks/upgrade.yml" in output
+    assert set(_kubelet_versions().values()) == {"Kubernetes v" + UPGRADE_FROM}
+
+
+def test_upgrade_moves_every_node_to_the_pin_then_reruns_with_no_change(converged):
+    _, first, output = playbook("playbooks/upgrade.yml", "upgrade")
+    assert "Kubernetes v%s -> v%s" % (UPGRADE_FROM, PINNED) in output
+    assert all(first[node]["changed"] > 0 for node in NODES), first
+    nodes = json.loads(kubectl("get", "nodes", "-o", "json"))["items"]
+    assert {n["status"]["nodeInfo"]["kubeletVersion"] for n in nodes} == {"v" + PINNED}
+    assert not any(n["spec"].get("unschedulable") for n in nodes), "a node was left cordoned"
+    pods = json.loads(kubectl("get", "pods", "-n", "kube-system", "-l", "tier=control-plane", "-o", "json"))["items"]
+    images = {c["image"] for p in pods for c in p["spec"]["containers"] if "etcd" not in c["image"]}
+    assert images and all(i.endswith(":v" + PINNED) for i in images), images
+    assert set(_kubelet_versions().values()) == {"Kubernetes v" + PINNED}
+
+    _, again, output = playbook("playbooks/upgrade.yml", "upgrade-again")
+    assert "nothing to upgrade" in output
+    _assert_no_change(again, "upgrade.yml rerun", output)
+    # The pinned site.yml now agrees with the upgraded cluster.
+    _, site, output = playbook("site.yml", "site-after-upgrade")
+    _assert_no_change(site, "site.yml after the upgrade", output)
 
 
 def _wait(what, probe, timeout=180):
@@ -64,7 +108,7 @@ def test_every_node_is_ready_at_the_pinned_version(converged):
         return nodes if set(states) == {"cp1", "gpu1", "gpu2"} and set(states.values()) == {"True"} else None
 
     nodes = _wait("all nodes Ready", ready)
-    assert {n["status"]["nodeInfo"]["kubeletVersion"] for n in nodes} == {"v1.36.3"}
+    assert {n["status"]["nodeInfo"]["kubeletVersion"] for n in nodes} == {"v" + PINNED}
     assert {n["status"]["nodeInfo"]["containerRuntimeVersion"] for n in nodes} == {"containerd://2.2.9"}
     # The controller manager gave each node its own slice of the pod network.
     cidrs = [n["spec"]["podCIDR"] for n in nodes]

@@ -106,10 +106,10 @@ def test_issue_example_reports_all_three_problems_at_once(inventory, tmp_path):
 CASES = [
     ("unsupported kubernetes version",
      lambda inv: inv.set_var("group_vars/all/cluster.yml", "kiln_kubernetes_version", "1.29.0"),
-     [(CLUSTER, "kiln_kubernetes_version", "1.29.0 is not a version Kiln pins (supported: 1.35.4, 1.36.3, 1.37.2)")]),
+     [(CLUSTER, "kiln_kubernetes_version", "1.29.0 is not a version Kiln pins (supported: 1.36.1, 1.36.3)")]),
     ("unquoted version",
      lambda inv: inv.set_var("group_vars/all/cluster.yml", "kiln_kubernetes_version", 1.36),
-     [(CLUSTER, "kiln_kubernetes_version", "is 1.36, expected a full version string such as \"1.37.2\"")]),
+     [(CLUSTER, "kiln_kubernetes_version", "is 1.36, expected a full version string such as \"1.36.3\"")]),
     ("vip is a node address",
      lambda inv: inv.set_var("group_vars/all/cluster.yml", "kiln_api_vip", "10.20.0.12"),
      [("cp2", "kiln_api_vip", "10.20.0.12 is the address of host cp2")]),
