@@ -92,12 +92,14 @@ pytest: setup bundle bundle-upgrade-from
 	pytest tests/unit tests/preflight tests/integration
 
 # The HA lab (3 control planes + 1 worker): site.yml, then a rerun that must
-# report changed=0. Not part of `make test` (about 10 minutes more).
+# report changed=0, then the API virtual IP's failover (tests/ha). Not part of
+# `make test` (about 10 minutes more).
 test-ha: setup bundle
 	export LAB_CONTROL_PLANES=3 LAB_NODES=4; python3 lab/lab.py down >/dev/null; python3 lab/lab.py up; \
 	ansible-playbook site.yml -i $(LAB_INVENTORY); \
 	ansible-playbook site.yml -i $(LAB_INVENTORY) | tee .lab/test-ha-rerun.log; \
 	if grep -E 'changed=[1-9]' .lab/test-ha-rerun.log; then echo "test-ha: the rerun changed something"; exit 1; fi; \
+	pytest tests/ha; \
 	python3 lab/lab.py down
 
 bench: setup bundle
