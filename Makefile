@@ -92,8 +92,10 @@ pytest: setup bundle bundle-upgrade-from
 	pytest tests/unit tests/preflight tests/integration
 
 # The HA lab (3 control planes + 1 worker): site.yml, then a rerun that must
-# report changed=0, then the API virtual IP's failover (tests/ha). Not part of
-# `make test` (about 10 minutes more).
+# report changed=0, then tests/ha: the API virtual IP's failover and OpenBao's
+# Raft cluster (playbooks/platform.yml: init once, rerun changed=0, leader
+# loss, a sealed node unsealed, no secret in the output). Not part of
+# `make test` (about 15 minutes more).
 test-ha: setup bundle
 	export LAB_CONTROL_PLANES=3 LAB_NODES=4; python3 lab/lab.py down >/dev/null; python3 lab/lab.py up; \
 	ansible-playbook site.yml -i $(LAB_INVENTORY); \

@@ -19,6 +19,7 @@ developer's) can run side by side from two clones.
 import ipaddress
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -213,6 +214,8 @@ def down():
     for path in [INVENTORY, KEY, KEY + ".pub"] + facts:
         if os.path.exists(path):
             os.remove(path)
+    # OpenBao's CA and encrypted init result belong to the removed nodes.
+    shutil.rmtree(os.path.join(STATE_DIR, "openbao"), ignore_errors=True)
     print(json.dumps({"lab": "down", "removed": names}))
 
 

@@ -24,6 +24,7 @@ __metaclass__ = type
 import base64
 import binascii
 import re
+import time
 import traceback
 
 from ansible.module_utils.basic import env_fallback, missing_required_lib
@@ -322,15 +323,19 @@ def initialize(client, secret_shares, secret_threshold, pgp_keys=None, root_toke
     }
 
 
-def unseal(client, keys, reset=False, check_mode=False):
+def unseal(client, keys, reset=False, check_mode=False, raft_join=False, join_timeout=60, sleep=time.sleep):
     """Submits keys one at a time until the server is unsealed. -> (changed, result) with keys_used (how
-    many were submitted), threshold, progress, sealed. Never returns or names a key."""
+    many were submitted), threshold, progress, sealed. Never returns or names a key.
+
+    raft_join: the server is a new raft node with retry_join configured; it reports itself uninitialised until
+    it has joined, and the cluster's unseal keys are what let it join. After the keys it may stay sealed while
+    the join completes: its status is polled for up to join_timeout seconds."""
     status = _call("reading the seal status", client.sys.read_seal_status)
     result = {"keys_used": 0, "threshold": status.get("t"), "progress": status.get("progress"),
               "sealed": bool(status.get("sealed"))}
-    if not status.get("initialized"):
+    if not status.get("initialized") and not raft_join:
         raise OpenBaoError("the server is not initialised, so it cannot be unsealed: initialise it first "
-                           "(kiln.cluster.openbao_init)")
+                           "(kiln.cluster.openbao_init), or set raft_join for a raft node that joins a cluster")
     if not status.get("sealed"):
         return False, result
     if check_mode:
@@ -349,6 +354,17 @@ def unseal(client, keys, reset=False, check_mode=False):
                       sealed=bool(status.get("sealed")))
         if not status.get("sealed"):
             return True, result
+    if raft_join:
+        deadline = time.monotonic() + join_timeout
+        while time.monotonic() < deadline:
+            sleep(1)
+            status = _call("reading the seal status", client.sys.read_seal_status)
+            if not status.get("sealed"):
+                result.update(sealed=False, progress=status.get("progress"), threshold=status.get("t"))
+                return True, result
+        raise OpenBaoError("still sealed %d seconds after %d unseal key(s): the node did not join its raft cluster "
+                           "(check retry_join, the leader's address and CA, and the cluster port)"
+                           % (join_timeout, len(keys)))
     raise OpenBaoError("still sealed after all %d unseal key(s) given: progress %s of threshold %s; give at "
                        "least %s valid keys" % (len(keys), result["progress"], result["threshold"], result["threshold"]))
 

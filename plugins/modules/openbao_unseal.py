@@ -29,6 +29,17 @@ options:
     description: Discard the key shares a previous, unfinished unseal submitted before submitting O(keys).
     type: bool
     default: false
+  raft_join:
+    description:
+      - The server is a new raft node with C(retry_join) in its configuration. Such a node reports itself
+        uninitialised until it has joined; the cluster's unseal keys let it join. Give exactly the threshold of
+        keys, then the module waits (up to O(join_timeout)) until the node is unsealed.
+    type: bool
+    default: false
+  join_timeout:
+    description: Seconds to wait for a joining raft node to come up unsealed.
+    type: int
+    default: 60
   url:
     description:
       - Address of the OpenBao server, for example V(https://10.0.0.11:8200).
@@ -92,13 +103,16 @@ def main():
         argument_spec=openbao_argument_spec(
             keys=dict(type="list", elements="str", required=True, no_log=True),
             reset=dict(type="bool", default=False),
+            raft_join=dict(type="bool", default=False),
+            join_timeout=dict(type="int", default=60),
         ),
         supports_check_mode=True,
     )
     require_hvac(module)
     p = module.params
     try:
-        changed, result = unseal(make_client(p), p["keys"], reset=p["reset"], check_mode=module.check_mode)
+        changed, result = unseal(make_client(p), p["keys"], reset=p["reset"], check_mode=module.check_mode,
+                                 raft_join=p["raft_join"], join_timeout=p["join_timeout"])
     except OpenBaoError as exc:
         module.fail_json(msg=scrub(exc, p["keys"]))
     module.exit_json(changed=changed, **result)

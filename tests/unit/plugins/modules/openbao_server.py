@@ -117,8 +117,9 @@ def dev_server(workdir):
 
 
 @contextlib.contextmanager
-def raft_server(workdir):
-    """A real (non-dev) server with raft storage in workdir, uninitialised and sealed -> url."""
+def raft_server(workdir, node_id="kiln-test", join=None):
+    """A real (non-dev) server with raft storage in workdir, uninitialised and sealed -> url. join: the URL of
+    a raft leader to join (retry_join)."""
     require_bao()
     workdir = str(workdir)
     port = free_port_pair()
@@ -130,8 +131,8 @@ def raft_server(workdir):
         handle.write("""
 storage "raft" {
   path = "%(data)s"
-  node_id = "kiln-test"
-  # Shorter raft timings than the default (5) so that init and leadership take about a second.
+  node_id = "%(node_id)s"
+%(join)s  # Shorter raft timings than the default (5) so that init and leadership take about a second.
   performance_multiplier = 1
 }
 
@@ -147,7 +148,8 @@ api_addr = "http://%(host)s:%(port)d"
 cluster_addr = "http://%(host)s:%(cluster)d"
 disable_mlock = true
 ui = false
-""" % {"data": data, "host": LOOPBACK, "port": port, "cluster": port + 1})
+""" % {"data": data, "host": LOOPBACK, "port": port, "cluster": port + 1, "node_id": node_id,
+       "join": '  retry_join {\n    leader_api_addr = "%s"\n  }\n' % join if join else ""})
     bao = BaoProcess(["server", "-config=" + config], workdir)
     try:
         bao.wait_listening(url)

@@ -167,3 +167,30 @@ def test_init_with_pgp_keys_returns_encrypted_shares_that_unseal(run_main, bao, 
     _secrets_absent(json.dumps(result), shares)
     wait_active(bao)
     assert hvac.Client(url=bao, token=root_token).is_authenticated()
+
+
+def test_a_new_raft_node_joins_by_unsealing_with_the_cluster_keys(run_main, tmp_path):
+    """A second raft node with retry_join comes up sealed (uninitialised until it reaches the leader); raft_join
+    unseals it with the cluster's threshold of keys, after which both nodes are raft peers."""
+    (tmp_path / "leader").mkdir()
+    (tmp_path / "follower").mkdir()
+    with raft_server(tmp_path / "leader", node_id="leader") as leader:
+        rc, init = run_main(openbao_init, {"url": leader, "secret_shares": SHARES, "secret_threshold": THRESHOLD})
+        assert rc == 0, {k: v for k, v in init.items() if "key" not in k and k != "root_token"}
+        keys = init["keys_base64"][:THRESHOLD]
+        assert run_main(openbao_unseal, {"url": leader, "keys": keys})[0] == 0
+        wait_active(leader)
+        with raft_server(tmp_path / "follower", node_id="follower", join=leader) as follower:
+            # Uninitialised until retry_join has reached the leader, then initialised but sealed: either way sealed.
+            rc, status = run_main(openbao_status, {"url": follower})
+            assert (rc, status["sealed"]) == (0, True), status
+
+            rc, joined = run_main(openbao_unseal, {"url": follower, "keys": keys, "raft_join": True})
+            assert (rc, joined["changed"], joined["sealed"]) == (0, True, False), joined
+            _secrets_absent(json.dumps(joined), keys + [init["root_token"]])
+
+            peers = hvac.Client(url=leader, token=init["root_token"]).sys.read_raft_config()["data"]["config"]["servers"]
+            assert sorted(p["node_id"] for p in peers) == ["follower", "leader"]
+
+            rc, again = run_main(openbao_unseal, {"url": follower, "keys": keys, "raft_join": True})
+            assert (rc, again["changed"]) == (0, False)
