@@ -94,7 +94,8 @@ pytest: setup bundle bundle-upgrade-from
 # The HA lab (3 control planes + 1 worker): site.yml, then a rerun that must
 # report changed=0, then tests/ha: the API virtual IP's failover and OpenBao's
 # Raft cluster (playbooks/platform.yml: init once, rerun changed=0, leader
-# loss, a sealed node unsealed, no secret in the output). Not part of
+# loss, a sealed node unsealed, Kubernetes auth from a service account's
+# token, no secret in the output). Not part of
 # `make test` (about 15 minutes more).
 test-ha: setup bundle
 	export LAB_CONTROL_PLANES=3 LAB_NODES=4; python3 lab/lab.py down >/dev/null; python3 lab/lab.py up; \
