@@ -620,3 +620,51 @@ def ensure_auth_role(client, mount, name, settings=None, state="present", check_
     if changes and not check_mode:
         _call("writing %s" % api_path, client.adapter.post, "/v1/" + api_path, json=settings)
     return bool(changes), result
+
+
+# --- KV v2 secrets ----------------------------------------------------------------------------------------
+
+def _generate_value(length):
+    """A random value of length characters from letters and digits (no shell- or URL-special characters)."""
+    import secrets
+    import string
+    alphabet = string.ascii_letters + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(length))
+
+
+def ensure_kv_secret(client, mount, path, data=None, generate=None, check_mode=False):
+    """A KV v2 secret at mount/path holding the keys of data (values compared, written when they differ) and of
+    generate ({key: length}: a random value made once, only while the key is missing; never replaced).
+    -> (changed, result) with the keys written and kept; never returns a value."""
+    data = dict(data or {})
+    generate = dict(generate or {})
+    overlap = sorted(set(data) & set(generate))
+    if overlap:
+        raise OpenBaoError("key(s) %s are both given (data) and to be generated (generate)" % ", ".join(overlap))
+    try:
+        current = client.secrets.kv.v2.read_secret_version(mount_point=mount, path=path, raise_on_deleted_version=False)
+        have = dict(((current or {}).get("data") or {}).get("data") or {})
+    except hvac_exceptions.InvalidPath:
+        have = {}
+    except Exception as exc:
+        raise OpenBaoError("reading %s/%s: %s" % (mount, path, describe_error(exc, list(data.values()))))
+    write = dict((key, value) for key, value in data.items() if have.get(key) != value)
+    generated = sorted(key for key in generate if key not in have)
+    result = {"mount": mount, "path": path, "keys_written": sorted(write), "keys_generated": generated,
+              "keys": sorted(set(have) | set(data) | set(generate))}
+    if not write and not generated:
+        return False, result
+    if check_mode:
+        return True, result
+    new = dict(have)
+    new.update(write)
+    for key in generated:
+        new[key] = _generate_value(int(generate[key]))
+    secrets_given = list(data.values()) + [new[key] for key in generated]
+    try:
+        # cas: the secret's version as read, so a concurrent writer is not overwritten silently.
+        version = ((current or {}).get("data") or {}).get("metadata", {}).get("version") if have else 0
+        client.secrets.kv.v2.create_or_update_secret(mount_point=mount, path=path, secret=new, cas=version or 0)
+    except Exception as exc:
+        raise OpenBaoError("writing %s/%s: %s" % (mount, path, describe_error(exc, secrets_given)))
+    return True, result
