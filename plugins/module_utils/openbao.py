@@ -668,3 +668,66 @@ def ensure_kv_secret(client, mount, path, data=None, generate=None, check_mode=F
     except Exception as exc:
         raise OpenBaoError("writing %s/%s: %s" % (mount, path, describe_error(exc, secrets_given)))
     return True, result
+
+
+# --- PKI --------------------------------------------------------------------------------------------------
+
+def read_pki_ca(client, mount):
+    """The PEM CA certificate of the PKI engine at mount, or '' when it has none yet."""
+    try:
+        response = client.adapter.get("/v1/%s/cert/ca" % _norm_path(mount))
+    except hvac_exceptions.InvalidPath:
+        return ""
+    except hvac_exceptions.VaultError as exc:
+        # An engine without a CA answers with an error, not an empty certificate.
+        if "no default issuer" in str(exc):
+            return ""
+        raise OpenBaoError("reading the CA of %s failed: %s" % (mount, describe_error(exc)))
+    except Exception as exc:
+        raise OpenBaoError("reading the CA of %s failed: %s" % (mount, describe_error(exc)))
+    data = response.get("data", {}) if isinstance(response, dict) else {}
+    return (data.get("certificate") or "").strip()
+
+
+def ensure_pki_ca(client, mount, kind, common_name, ttl, key_type="ec", key_bits=384, issuer_mount=None,
+                  signed_certificate=None, check_mode=False):
+    """The PKI engine at mount holds a CA: kind 'root' (generated inside OpenBao, key never exported) or
+    'intermediate' (key generated inside OpenBao; signed by the root at issuer_mount, or, for an offline root,
+    by the signed_certificate the operator brings back for the CSR this returns). An engine that already has a
+    CA is left alone. -> (changed, result) with certificate (PEM, public) and, while an offline signature is
+    awaited, csr."""
+    mount = _norm_path(mount)
+    existing = read_pki_ca(client, mount)
+    result = {"mount": mount, "kind": kind, "certificate": existing, "csr": ""}
+    if existing:
+        return False, result
+    if check_mode:
+        return True, result
+    params = {"common_name": common_name, "ttl": ttl, "key_type": key_type, "key_bits": key_bits}
+    if kind == "root":
+        response = _call("generating the root CA of " + mount, client.adapter.post,
+                         "/v1/%s/root/generate/internal" % mount, json=params)
+        result["certificate"] = response["data"]["certificate"].strip()
+        return True, result
+    if signed_certificate:
+        _call("importing the signed intermediate of " + mount, client.adapter.post,
+              "/v1/%s/intermediate/set-signed" % mount, json={"certificate": signed_certificate})
+        result["certificate"] = read_pki_ca(client, mount)
+        return True, result
+    csr = _call("generating the intermediate CSR of " + mount, client.adapter.post,
+                "/v1/%s/intermediate/generate/internal" % mount,
+                json={"common_name": common_name, "key_type": key_type, "key_bits": key_bits})["data"]["csr"]
+    if not issuer_mount:
+        # Offline root: the operator signs the CSR and reruns with signed_certificate.
+        result["csr"] = csr.strip()
+        return True, result
+    signed = _call("signing the intermediate of %s with %s" % (mount, issuer_mount), client.adapter.post,
+                   "/v1/%s/root/sign-intermediate" % _norm_path(issuer_mount),
+                   json={"csr": csr, "common_name": common_name, "ttl": ttl, "format": "pem_bundle"})["data"]
+    chain = signed["certificate"].strip()
+    if signed.get("issuing_ca"):
+        chain += "\n" + signed["issuing_ca"].strip()
+    _call("importing the signed intermediate of " + mount, client.adapter.post,
+          "/v1/%s/intermediate/set-signed" % mount, json={"certificate": chain})
+    result["certificate"] = read_pki_ca(client, mount)
+    return True, result
