@@ -19,8 +19,6 @@ description:
   - No value is ever returned or put in a message; read secrets with the community.hashi_vault lookups.
 author:
   - Kiln maintainers
-requirements:
-  - hvac (pinned in requirements.txt)
 options:
   mount:
     description: Path of the KV v2 engine.
@@ -36,28 +34,8 @@ options:
   generate:
     description: "Keys to fill with a random value of the given length when missing, for example C({password: 32})."
     type: dict
-  url:
-    description:
-      - Address of the OpenBao server, for example V(https://10.0.0.11:8200).
-      - Falls back to the E(BAO_ADDR) or E(VAULT_ADDR) environment variable.
-    type: str
-    required: true
-  token:
-    description:
-      - Token to authenticate with; never logged. Falls back to E(BAO_TOKEN) or E(VAULT_TOKEN).
-    type: str
-  ca_cert:
-    description:
-      - PEM file of the CA that signed the server's certificate. Falls back to E(BAO_CACERT) or E(VAULT_CACERT).
-    type: path
-  validate_certs:
-    description: Verify the server's TLS certificate.
-    type: bool
-    default: true
-  timeout:
-    description: Seconds to wait for each HTTP request.
-    type: int
-    default: 30
+extends_documentation_fragment:
+  - kiln.cluster.openbao
 attributes:
   check_mode:
     support: full

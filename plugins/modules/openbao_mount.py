@@ -21,8 +21,6 @@ description:
     C(kv) version 1 engine upgrades it in place (the server refuses the way back).
 author:
   - Kiln maintainers
-requirements:
-  - hvac (pinned in requirements.txt)
 options:
   path:
     description: Where the engine is mounted, for example V(secret) or V(kiln/kv); leading and trailing slashes are ignored.
@@ -72,28 +70,8 @@ options:
     type: str
     choices: [present, absent]
     default: present
-  url:
-    description:
-      - Address of the OpenBao server, for example V(https://10.0.0.11:8200).
-      - Falls back to the E(BAO_ADDR) or E(VAULT_ADDR) environment variable.
-    type: str
-    required: true
-  token:
-    description:
-      - Token to authenticate with; never logged. Falls back to E(BAO_TOKEN) or E(VAULT_TOKEN).
-    type: str
-  ca_cert:
-    description:
-      - PEM file of the CA that signed the server's certificate. Falls back to E(BAO_CACERT) or E(VAULT_CACERT).
-    type: path
-  validate_certs:
-    description: Verify the server's TLS certificate.
-    type: bool
-    default: true
-  timeout:
-    description: Seconds to wait for each HTTP request.
-    type: int
-    default: 30
+extends_documentation_fragment:
+  - kiln.cluster.openbao
 attributes:
   check_mode:
     support: full

@@ -17,8 +17,6 @@ description:
   - OpenBao stores policy names in lower case; RV(name) is the stored name.
 author:
   - Kiln maintainers
-requirements:
-  - hvac (pinned in requirements.txt)
 options:
   name:
     description: The policy's name.
@@ -32,28 +30,8 @@ options:
     type: str
     choices: [present, absent]
     default: present
-  url:
-    description:
-      - Address of the OpenBao server, for example V(https://10.0.0.11:8200).
-      - Falls back to the E(BAO_ADDR) or E(VAULT_ADDR) environment variable.
-    type: str
-    required: true
-  token:
-    description:
-      - Token to authenticate with; never logged. Falls back to E(BAO_TOKEN) or E(VAULT_TOKEN).
-    type: str
-  ca_cert:
-    description:
-      - PEM file of the CA that signed the server's certificate. Falls back to E(BAO_CACERT) or E(VAULT_CACERT).
-    type: path
-  validate_certs:
-    description: Verify the server's TLS certificate.
-    type: bool
-    default: true
-  timeout:
-    description: Seconds to wait for each HTTP request.
-    type: int
-    default: 30
+extends_documentation_fragment:
+  - kiln.cluster.openbao
 attributes:
   check_mode:
     support: full

@@ -17,8 +17,6 @@ description:
   - An unsealed raft node becomes active once it wins (or finds) a leader; read that with M(kiln.cluster.openbao_status).
 author:
   - Kiln maintainers
-requirements:
-  - hvac (pinned in requirements.txt)
 options:
   keys:
     description: Unseal key shares (hex or base64, as M(kiln.cluster.openbao_init) returns them, decrypted). Never logged.
@@ -40,28 +38,8 @@ options:
     description: Seconds to wait for a joining raft node to come up unsealed.
     type: int
     default: 60
-  url:
-    description:
-      - Address of the OpenBao server, for example V(https://10.0.0.11:8200).
-      - Falls back to the E(BAO_ADDR) or E(VAULT_ADDR) environment variable.
-    type: str
-    required: true
-  token:
-    description:
-      - Token to authenticate with; never logged. Falls back to E(BAO_TOKEN) or E(VAULT_TOKEN). Not needed here.
-    type: str
-  ca_cert:
-    description:
-      - PEM file of the CA that signed the server's certificate. Falls back to E(BAO_CACERT) or E(VAULT_CACERT).
-    type: path
-  validate_certs:
-    description: Verify the server's TLS certificate.
-    type: bool
-    default: true
-  timeout:
-    description: Seconds to wait for each HTTP request.
-    type: int
-    default: 30
+extends_documentation_fragment:
+  - kiln.cluster.openbao
 attributes:
   check_mode:
     support: full

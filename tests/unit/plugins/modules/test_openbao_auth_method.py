@@ -4,7 +4,6 @@ the refusal to remount another type; removal."""
 
 import datetime
 
-import hvac
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -12,7 +11,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from ansible_collections.kiln.cluster.plugins.modules import openbao_auth_method
-from openbao_server import dev_server
 
 JWT = "eyJhbGciOiJSUzI1NiJ9.kiln-test-reviewer.c2lnbmF0dXJl"
 
@@ -32,29 +30,9 @@ def _ca_pem():
 CA_PEM = _ca_pem()
 
 
-@pytest.fixture(scope="module")
-def bao(tmp_path_factory):
-    with dev_server(tmp_path_factory.mktemp("bao-auth")) as (url, token):
-        yield url, token
-
-
-@pytest.fixture(autouse=True)
-def _loopback_only(monkeypatch):
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    monkeypatch.setenv("no_proxy", "127.0.0.1")
-
-
 @pytest.fixture
-def client(bao):
-    return hvac.Client(url=bao[0], token=bao[1])
-
-
-@pytest.fixture
-def auth(run_main, bao):
-    def _run(check_mode=False, **args):
-        args.update(url=bao[0], token=bao[1], _ansible_check_mode=check_mode)
-        return run_main(openbao_auth_method, args)
-    return _run
+def auth(run_bao):
+    return lambda check_mode=False, **args: run_bao(openbao_auth_method, check_mode, **args)
 
 
 def _entry(client, path):

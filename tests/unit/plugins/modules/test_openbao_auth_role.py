@@ -6,35 +6,18 @@ import hvac
 import pytest
 
 from ansible_collections.kiln.cluster.plugins.modules import openbao_auth_role
-from openbao_server import dev_server
 
 
-@pytest.fixture(scope="module")
-def bao(tmp_path_factory):
-    with dev_server(tmp_path_factory.mktemp("bao-role")) as (url, token):
-        client = hvac.Client(url=url, token=token)
-        client.sys.enable_auth_method("kubernetes")
-        client.sys.enable_auth_method("approle")
-        yield url, token
-
-
-@pytest.fixture(autouse=True)
-def _loopback_only(monkeypatch):
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    monkeypatch.setenv("no_proxy", "127.0.0.1")
+@pytest.fixture(scope="module", autouse=True)
+def _auth_methods(bao):
+    client = hvac.Client(url=bao[0], token=bao[1])
+    client.sys.enable_auth_method("kubernetes")
+    client.sys.enable_auth_method("approle")
 
 
 @pytest.fixture
-def client(bao):
-    return hvac.Client(url=bao[0], token=bao[1])
-
-
-@pytest.fixture
-def role(run_main, bao):
-    def _run(check_mode=False, **args):
-        args.update(url=bao[0], token=bao[1], _ansible_check_mode=check_mode)
-        return run_main(openbao_auth_role, args)
-    return _run
+def role(run_bao):
+    return lambda check_mode=False, **args: run_bao(openbao_auth_role, check_mode, **args)
 
 
 def _read(client, path):

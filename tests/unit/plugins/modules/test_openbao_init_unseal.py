@@ -17,14 +17,6 @@ from openbao_server import free_port_pair, raft_server, wait_active
 SHARES, THRESHOLD = 3, 2
 
 
-@pytest.fixture(autouse=True)
-def _loopback_only(monkeypatch):
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    monkeypatch.setenv("no_proxy", "127.0.0.1")
-    for name in ("BAO_TOKEN", "VAULT_TOKEN", "BAO_ADDR", "VAULT_ADDR"):
-        monkeypatch.delenv(name, raising=False)
-
-
 @pytest.fixture
 def bao(tmp_path):
     with raft_server(tmp_path) as url:

@@ -8,32 +8,11 @@ import hvac
 import pytest
 
 from ansible_collections.kiln.cluster.plugins.modules import openbao_kv_secret
-from openbao_server import dev_server
-
-
-@pytest.fixture(scope="module")
-def bao(tmp_path_factory):
-    with dev_server(tmp_path_factory.mktemp("bao-kv")) as (url, token):
-        yield url, token
-
-
-@pytest.fixture(autouse=True)
-def _loopback_only(monkeypatch):
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    monkeypatch.setenv("no_proxy", "127.0.0.1")
 
 
 @pytest.fixture
-def client(bao):
-    return hvac.Client(url=bao[0], token=bao[1])
-
-
-@pytest.fixture
-def kv(run_main, bao):
-    def _run(check_mode=False, **args):
-        args.update(url=bao[0], token=bao[1], mount="secret", _ansible_check_mode=check_mode)
-        return run_main(openbao_kv_secret, args)
-    return _run
+def kv(run_bao):
+    return lambda check_mode=False, **args: run_bao(openbao_kv_secret, check_mode, mount="secret", **args)
 
 
 def _read(client, path):

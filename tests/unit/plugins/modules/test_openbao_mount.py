@@ -1,36 +1,14 @@
 """kiln.cluster.openbao_mount against a real `bao server -dev` on 127.0.0.1: create, idempotence, a changed
 setting really applied, check mode leaving the server untouched, the refusal to remount another type, removal."""
 
-import hvac
 import pytest
 
 from ansible_collections.kiln.cluster.plugins.modules import openbao_mount
-from openbao_server import dev_server
-
-
-@pytest.fixture(scope="module")
-def bao(tmp_path_factory):
-    with dev_server(tmp_path_factory.mktemp("bao-mount")) as (url, token):
-        yield url, token
-
-
-@pytest.fixture(autouse=True)
-def _loopback_only(monkeypatch):
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    monkeypatch.setenv("no_proxy", "127.0.0.1")
 
 
 @pytest.fixture
-def client(bao):
-    return hvac.Client(url=bao[0], token=bao[1])
-
-
-@pytest.fixture
-def mount(run_main, bao):
-    def _run(check_mode=False, **args):
-        args.update(url=bao[0], token=bao[1], _ansible_check_mode=check_mode)
-        return run_main(openbao_mount, args)
-    return _run
+def mount(run_bao):
+    return lambda check_mode=False, **args: run_bao(openbao_mount, check_mode, **args)
 
 
 def _entry(client, path):

@@ -5,34 +5,13 @@ import hvac
 import pytest
 
 from ansible_collections.kiln.cluster.plugins.modules import openbao_policy
-from openbao_server import dev_server
 
 POLICY = 'path "kiln/data/gpu-operator/*" {\n  capabilities = ["read"]\n}\n'
 
 
-@pytest.fixture(scope="module")
-def bao(tmp_path_factory):
-    with dev_server(tmp_path_factory.mktemp("bao-policy")) as (url, token):
-        yield url, token
-
-
-@pytest.fixture(autouse=True)
-def _loopback_only(monkeypatch):
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    monkeypatch.setenv("no_proxy", "127.0.0.1")
-
-
 @pytest.fixture
-def client(bao):
-    return hvac.Client(url=bao[0], token=bao[1])
-
-
-@pytest.fixture
-def policy(run_main, bao):
-    def _run(check_mode=False, **args):
-        args.update(url=bao[0], token=bao[1], _ansible_check_mode=check_mode)
-        return run_main(openbao_policy, args)
-    return _run
+def policy(run_bao):
+    return lambda check_mode=False, **args: run_bao(openbao_policy, check_mode, **args)
 
 
 def _text(client, name):

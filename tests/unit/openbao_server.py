@@ -18,7 +18,7 @@ import urllib.request
 import pytest
 import yaml
 
-REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
+REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 VERSIONS_FILE = os.path.join(REPO_ROOT, "roles", "kiln", "defaults", "main", "versions.yml")
 LOOPBACK = "127.0.0.1"
 
