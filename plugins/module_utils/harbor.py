@@ -26,7 +26,7 @@ import json
 from ansible.module_utils.basic import env_fallback
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 from ansible.module_utils.six.moves.urllib.parse import quote, urlencode
-from ansible.module_utils.urls import Request
+from ansible.module_utils.urls import Request, make_context
 
 API_BASE = "/api/v2.0"
 PAGE_SIZE = 100
@@ -75,9 +75,11 @@ class HarborClient(object):
         self.base = url.rstrip("/")
         self.password = password
         self.requests = []  # (method, path) of every request sent, for callers that report what was done
+        # One TLS context per client: building one per request (loading the system CAs) costs more than the
+        # request itself.
         self._http = Request(url_username=username, url_password=password, force_basic_auth=True,
-                             validate_certs=validate_certs, ca_path=ca_cert, timeout=timeout,
-                             follow_redirects="none")
+                             timeout=timeout, follow_redirects="none",
+                             context=make_context(cafile=ca_cert, validate_certs=validate_certs))
 
     @classmethod
     def from_params(cls, params):

@@ -26,7 +26,7 @@ import tarfile
 
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 from ansible.module_utils.six.moves.urllib.parse import urlencode, urljoin
-from ansible.module_utils.urls import Request
+from ansible.module_utils.urls import Request, make_context
 
 MANIFEST_TYPES = [
     "application/vnd.oci.image.manifest.v1+json",
@@ -94,7 +94,8 @@ class RegistryClient(object):
     def __init__(self, url, username, password, ca_cert=None, validate_certs=True, timeout=60):
         self.base = url.rstrip("/")
         self._username, self._password = username, password
-        self._http = Request(validate_certs=validate_certs, ca_path=ca_cert, timeout=timeout, follow_redirects="none")
+        self._http = Request(timeout=timeout, follow_redirects="none",
+                             context=make_context(cafile=ca_cert, validate_certs=validate_certs))
         self._tokens = {}
         self.requests = []
 

@@ -183,7 +183,7 @@ class FakeHarbor(object):
         self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
 
     def __enter__(self):
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
         return self
 
@@ -460,6 +460,8 @@ class FakeHarbor(object):
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out as two writes; with Nagle on, each response waits for a delayed ACK.
+            disable_nagle_algorithm = True
 
             def log_message(self, *args):
                 pass
