@@ -8,36 +8,21 @@ that is shown to reject broken policies too.
 import json
 import os
 import shutil
-import subprocess
 
 import jsonschema
 import pytest
 import yaml
 
 from conftest import REPO_ROOT, SHARED_FIXTURES
+from crd_schema import to_json_schema
+from playbook_runner import run_playbook
 
-ANSIBLE_PLAYBOOK = os.path.join(REPO_ROOT, ".venv", "bin", "ansible-playbook")
 PLAYBOOK = os.path.join("tests", "playbooks", "gpu-operator-render.yml")
 ONPREM = os.path.join("inventories", "onprem")
 CLUSTER_POLICY_CRD = os.path.join(SHARED_FIXTURES, "crds", "gpu-operator", "nvidia.com_clusterpolicies.yaml")
 REGISTRY = "harbor.gpu-prod-1.example.internal"
 RENDERED = ["cluster-policy.yaml", "mig-parted-config.yaml", "node-labels.yaml", "time-slicing-config.yaml",
             "values.yaml"]
-
-
-def run_playbook(tmp_path, playbook, inventory, extra_vars, *options):
-    """Run a playbook; return (return code, json report, stderr). Fails if any host was contacted."""
-    trap_log = tmp_path / "ssh-calls.log"
-    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json",
-               ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.timer",
-               ANSIBLE_SSH_EXECUTABLE=os.path.join(REPO_ROOT, "tests", "bin", "no-ssh"),
-               KILN_NO_SSH_LOG=str(trap_log), ANSIBLE_CACHE_PLUGIN="memory")
-    command = [ANSIBLE_PLAYBOOK, playbook, "-i", inventory, "-e", json.dumps(extra_vars)] + list(options)
-    proc = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False)
-    assert not trap_log.exists(), "%s contacted a host: %s" % (playbook, trap_log.read_text())
-    # The json callback's document comes first; the timer's line follows it.
-    report, _ = json.JSONDecoder().raw_decode(proc.stdout)
-    return proc.returncode, report, proc.stderr
 
 
 def render(tmp_path, render_dir, *options):
@@ -213,50 +198,12 @@ def test_plan_playbook_fails_cleanly_on_an_impossible_layout(tmp_path):
 # --- the CRD schema -------------------------------------------------------------------------------------------
 
 
-def _to_json_schema(node):
-    """A CRD's structural OpenAPI v3 schema as JSON Schema (draft 4), Kubernetes extensions made explicit.
-
-    - ``x-kubernetes-int-or-string``: an integer or a string (the two never overlap, so oneOf).
-    - ``nullable``: null is allowed too.
-    - ``x-kubernetes-list-type: set``: items are unique.
-    - Objects with ``properties`` reject other fields unless ``x-kubernetes-preserve-unknown-fields``. The API
-      server would prune them silently (or refuse them under strict field validation); either way a misspelt
-      field in a rendered policy is a bug, so the test refuses it.
-    """
-    if isinstance(node, list):
-        return [_to_json_schema(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    schema = {}
-    for key, value in node.items():
-        if key in ("properties", "patternProperties"):
-            schema[key] = dict((name, _to_json_schema(sub)) for name, sub in value.items())
-        elif key in ("items", "additionalProperties", "not", "allOf", "anyOf", "oneOf"):
-            schema[key] = _to_json_schema(value)
-        elif key.startswith("x-kubernetes-") or key in ("nullable", "description", "format", "example"):
-            continue
-        else:
-            schema[key] = value
-    if node.get("x-kubernetes-int-or-string"):
-        schema.pop("type", None)
-        schema.pop("anyOf", None)
-        schema["oneOf"] = [{"type": "integer"}, {"type": "string"}]
-    if node.get("nullable") and "type" in schema:
-        schema["type"] = [schema["type"], "null"]
-    if node.get("x-kubernetes-list-type") == "set":
-        schema["uniqueItems"] = True
-    if "properties" in node and "additionalProperties" not in node \
-            and not node.get("x-kubernetes-preserve-unknown-fields"):
-        schema["additionalProperties"] = False
-    return schema
-
-
 @pytest.fixture(scope="module")
 def validator():
     with open(CLUSTER_POLICY_CRD) as handle:
         crd = yaml.safe_load(handle)
     (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
-    schema = _to_json_schema(version["schema"]["openAPIV3Schema"])
+    schema = to_json_schema(version["schema"]["openAPIV3Schema"])
     jsonschema.Draft4Validator.check_schema(schema)
     return jsonschema.Draft4Validator(schema)
 
