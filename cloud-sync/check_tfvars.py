@@ -7,6 +7,7 @@ declared type. Exit 0: valid; 1: problems (listed); 2: bad input; 3: python-hcl2
 """
 
 import glob
+import importlib.util
 import json
 import os
 import sys
@@ -59,9 +60,7 @@ def main(argv=None):
         print(__doc__, file=sys.stderr)
         return 2
     terraform_dir, tfvars_path = argv
-    try:
-        import hcl2  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("hcl2") is None:
         print("tfvars check skipped: python-hcl2 is not installed (pip install python-hcl2)")
         return 3
     try:
