@@ -1,0 +1,163 @@
+"""Role argocd rendered for real for inventories/onprem (controller only, no host contacted), and the Secret data it
+builds from a real OpenBao dev server (admin password hash stable across runs, Git credential fields)."""
+
+import json
+import os
+import shutil
+
+import bcrypt
+import pytest
+import yaml
+
+from conftest import REPO_ROOT
+from crd_schema import shared_catalog
+from platform_render import ONPREM, render
+from playbook_runner import run_playbook
+
+REPO = "https://git.gpu-prod-1.example.internal/platform/gpu-prod-1.git"
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("argocd")
+    first = render(tmp_path, ["argocd"]).ok()
+    second = render(tmp_path, ["argocd"]).ok()
+    return first, second
+
+
+def test_second_render_changes_nothing(rendered):
+    assert rendered[0].changed > 0
+    assert rendered[1].changed == 0
+
+
+def test_every_resource_is_valid_against_the_upstream_crds(rendered):
+    documents = rendered[0].documents("argocd")
+    assert sorted(doc["kind"] for _, doc in documents) == ["AppProject", "Application", "VirtualService"]
+    for name, document in documents:
+        assert shared_catalog().knows(document), name
+        assert shared_catalog().errors(document) == [], name
+
+
+def test_the_project_confines_git_to_the_site_repository_and_listed_namespaces(rendered):
+    (project,) = rendered[0].by_kind("argocd", "AppProject")
+    spec = project["spec"]
+    assert spec["sourceRepos"] == [REPO]
+    assert [d["namespace"] for d in spec["destinations"]] == ["argocd", "monitoring", "kserve", "dev", "staging", "prod"]
+    assert set(d["server"] for d in spec["destinations"]) == {"https://kubernetes.default.svc"}
+    assert spec["clusterResourceWhitelist"] == [
+        {"group": "rbac.authorization.k8s.io", "kind": "ClusterRole"},
+        {"group": "rbac.authorization.k8s.io", "kind": "ClusterRoleBinding"}]
+    assert {"group": "networking.k8s.io", "kind": "NetworkPolicy"} in spec["namespaceResourceBlacklist"]
+    assert not any("*" in (r["group"] + r["kind"]) for r in spec["clusterResourceWhitelist"])
+
+
+def test_the_root_application_syncs_the_app_of_apps_directory(rendered):
+    (root,) = rendered[0].by_kind("argocd", "Application")
+    assert root["metadata"]["name"] == "kiln-root"
+    assert root["metadata"]["finalizers"] == ["resources-finalizer.argocd.argoproj.io"]
+    assert root["spec"]["project"] == "kiln-platform"
+    assert root["spec"]["source"] == {"repoURL": REPO, "targetRevision": "main", "path": "clusters/gpu-prod-1/apps",
+                                      "directory": {"recurse": True}}
+    assert root["spec"]["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
+
+
+def test_chart_values_leave_the_admin_secret_to_kiln(rendered):
+    path = os.path.join(str(rendered[0].render_dir), "values", "argocd", "argo-cd.yaml")
+    with open(path) as handle:
+        values = yaml.safe_load(handle)
+    assert values["configs"]["secret"] == {"createSecret": False}
+    assert values["configs"]["params"]["server.insecure"] is True
+    assert values["fullnameOverride"] == "argocd"
+    assert values["redis"]["image"]["repository"].startswith("docker.io/")
+    # Never applied as a manifest: platform_apply takes every *.yaml under the role's own directory.
+    assert not os.path.exists(os.path.join(str(rendered[0].render_dir), "argocd", "values"))
+
+
+def _altered_inventory(tmp_path, **variables):
+    inventory = tmp_path / "inventory"
+    shutil.copytree(os.path.join(REPO_ROOT, ONPREM), str(inventory))
+    with open(str(inventory / "group_vars" / "all" / "zz-test.yml"), "w") as handle:
+        yaml.safe_dump(variables, handle)
+    return inventory
+
+
+def _failures(result):
+    failures = [r.get("msg", "") for r in result.tasks().values() if r.get("failed")]
+    return failures + [i.get("msg", "") for r in result.tasks().values() for i in r.get("results", []) if i.get("failed")]
+
+
+@pytest.mark.parametrize("variables,expected", [
+    ({"kiln_argocd_repo_url": "git.example/repo"}, "kiln_argocd_repo_url must be an https://"),
+    ({"argocd_project_cluster_resources": [{"group": "*", "kind": "ClusterRole"}]}, "no\nwildcard".replace("\n", " ")),
+    ({"argocd_values_overrides": {"configs": {"secret": {"createSecret": True}}}}, "configs.secret.createSecret false"),
+])
+def test_bad_input_is_refused_before_anything_is_rendered(tmp_path, variables, expected):
+    result = render(tmp_path, ["argocd"], _altered_inventory(tmp_path, **variables))
+    assert result.rc != 0
+    assert any(expected in message for message in _failures(result)), _failures(result)
+    assert not os.path.exists(str(result.render_dir))
+
+
+def test_check_mode_writes_nothing_and_says_why_the_chart_was_skipped(tmp_path):
+    result = render(tmp_path, ["argocd"], ONPREM, {"kiln_chart_repository_url": ""}, "--check").ok()
+    assert not os.path.exists(str(result.render_dir))
+    message = result.tasks()["Say why the Argo CD chart was not installed"]["msg"]
+    assert "skipped" in message and "argo-cd 8.3.0" in message and "kiln_chart_repository_url" in message
+
+
+# --- The Secret data built from OpenBao (the lookups the role's tasks use) ---------------------------------------
+
+SECRET_PLAYBOOK = """
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  vars_files:
+    - {root}/roles/kiln/defaults/main/cluster.yml
+    - {root}/roles/argocd/defaults/main.yml
+    - {root}/roles/argocd/vars/main.yml
+  tasks:
+    - name: Show the Secret data (test only; the role never shows it)
+      ansible.builtin.debug:
+        msg:
+          admin: "{{{{ argocd__admin_string_data }}}}"
+          repo: "{{{{ argocd__repo_string_data }}}}"
+          repo_keys: "{{{{ argocd__repo_kv_keys }}}}"
+"""
+
+
+def _secret_data(tmp_path, bao):
+    playbook = tmp_path / "secret-data.yml"
+    playbook.write_text(SECRET_PLAYBOOK.format(root=REPO_ROOT))
+    variables = {"kiln_openbao_url": bao[0], "kiln_openbao_token": bao[1], "kiln_openbao_kv_mount": "secret",
+                 "kiln_openbao_ca_cert": "", "kiln_cluster_name": "gpu-prod-1", "kiln_argocd_repo_url": REPO,
+                 "kiln_platform_render_dir": str(tmp_path), "kiln_argocd_chart_version": "8.3.0",
+                 "kiln_chart_repository_url": "", "kiln_environments": ["dev"]}
+    rc, report, stderr = run_playbook(tmp_path, str(playbook), "localhost,", variables)
+    assert rc == 0, json.dumps(report)[-3000:] + stderr[-2000:]
+    (result,) = [t["hosts"]["localhost"] for t in report["plays"][0]["tasks"]]
+    return result["msg"]
+
+
+def test_admin_hash_is_stable_and_changes_with_the_password(tmp_path, client, bao):
+    client.secrets.kv.v2.create_or_update_secret(path="argocd/admin", secret={"password": "first-password"},
+                                                 mount_point="secret")
+    client.secrets.kv.v2.create_or_update_secret(
+        path="argocd/repository", secret={"username": "kiln", "password": "git-token", "ignored": "x"},
+        mount_point="secret")
+    first = _secret_data(tmp_path, bao)
+    again = _secret_data(tmp_path, bao)
+    assert first["admin"] == again["admin"]
+    assert bcrypt.checkpw(b"first-password", first["admin"]["admin.password"].encode())
+    version = client.secrets.kv.v2.read_secret_version(path="argocd/admin", mount_point="secret",
+                                                     raise_on_deleted_version=True)["data"]["metadata"]
+    assert first["admin"]["admin.passwordMtime"] == version["created_time"]
+    assert first["repo"] == {"type": "git", "url": REPO, "project": "kiln-platform",
+                             "username": "kiln", "password": "git-token"}
+    assert sorted(first["repo_keys"]) == ["ignored", "password", "username"]
+
+    client.secrets.kv.v2.create_or_update_secret(path="argocd/admin", secret={"password": "second-password"},
+                                                 mount_point="secret")
+    rotated = _secret_data(tmp_path, bao)
+    assert rotated["admin"]["admin.password"] != first["admin"]["admin.password"]
+    assert bcrypt.checkpw(b"second-password", rotated["admin"]["admin.password"].encode())
+    assert rotated["admin"]["admin.passwordMtime"] != first["admin"]["admin.passwordMtime"]
