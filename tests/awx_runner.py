@@ -23,9 +23,17 @@ class SurveyError(ValueError):
     """A launch AWX would refuse: a required answer missing or an answer the survey rejects."""
 
 
+class _AnsibleYamlLoader(yaml.SafeLoader):
+    """Safe YAML plus Ansible's !unsafe and !vault tags, read as the plain strings they hold."""
+
+
+for _tag in ("!unsafe", "!vault"):
+    _AnsibleYamlLoader.add_constructor(_tag, lambda loader, node: loader.construct_scalar(node))
+
+
 def load_yaml(path):
     with open(path, encoding="utf-8") as handle:
-        return yaml.safe_load(handle)
+        return yaml.load(handle, Loader=_AnsibleYamlLoader)  # noqa: S506  (a SafeLoader subclass)
 
 
 def job_template_files():
@@ -153,6 +161,7 @@ def run_job_template(name, inventory, extravars_override=None, private_data_dir=
     extravars = launch_extravars(template, extravars_override)
     if private_data_dir is None:
         private_data_dir = tempfile.mkdtemp(prefix="kiln-awx-runner-")
+    os.makedirs(private_data_dir, exist_ok=True)
     environment = {
         "ANSIBLE_CONFIG": os.path.join(REPO_ROOT, "ansible.cfg"),
         # The ansible-playbook of the Python running this (the project's .venv), as the EE has its own.
