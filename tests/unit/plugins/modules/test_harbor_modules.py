@@ -3,8 +3,10 @@ request against Harbor's published API definition (../shared/fixtures/harbor/swa
 these tests prove the requests and bodies are ones the API defines and that the modules' read-compare-write logic
 is honest (create, rerun unchanged, update, check mode sending nothing that changes anything)."""
 
+import io
 import json
 import os
+import tarfile
 import subprocess
 import sys
 
@@ -17,6 +19,8 @@ from ansible_collections.kiln.cluster.plugins.modules import (
     harbor_retention,
     harbor_robot,
 )
+from ansible_collections.kiln.cluster.plugins.module_utils.harbor import HarborClient, HarborError
+from ansible_collections.kiln.cluster.plugins.module_utils.harbor_oci import split_image_ref
 from harbor_swagger import FakeHarbor, Spec
 
 PASSWORD = "Adm1n-pass-for-tests"
@@ -78,7 +82,6 @@ def test_the_validator_catches_what_the_api_does_not_define():
 
 
 def test_the_fake_server_records_a_bad_request_and_refuses_it(harbor):
-    from ansible_collections.kiln.cluster.plugins.module_utils.harbor import HarborClient, HarborError
     client = HarborClient(harbor.url, "admin", PASSWORD)
     with pytest.raises(HarborError, match="HTTP 400"):
         client.request("POST", "/projects", body={"project_name": "x", "public_": True})
@@ -296,7 +299,6 @@ def test_a_push_into_a_proxy_cache_project_fails_with_harbors_reason(run, harbor
 
 
 def test_a_damaged_archive_is_refused_before_upload(run, harbor, tmp_path):
-    import tarfile
     run(harbor_project, name="kiln")
     path, digest = _archive(tmp_path)
     damaged = tmp_path / "damaged.tar"
@@ -305,14 +307,13 @@ def test_a_damaged_archive_is_refused_before_upload(run, harbor, tmp_path):
             data = src.extractfile(member).read()
             if member.size > 1000:  # the layer
                 data = data[:-1] + bytes([data[-1] ^ 1])
-            dst.addfile(member, __import__("io").BytesIO(data))
+            dst.addfile(member, io.BytesIO(data))
     rc, result = run(harbor_image_push, archive=str(damaged), repository="kiln/kiln-test", tag="v1")
     assert rc == 1 and "does not match its digest" in result["msg"], result
     assert ("kiln/kiln-test", "v1") not in harbor.manifests
 
 
 def test_image_references_split_into_registry_path_and_tag():
-    from ansible_collections.kiln.cluster.plugins.module_utils.harbor_oci import split_image_ref
     assert split_image_ref("registry.k8s.io/coredns/coredns:v1.14.2") == ("registry.k8s.io", "coredns/coredns", "v1.14.2")
     assert split_image_ref("nvcr.io/nvidia/k8s/dcgm-exporter:4.2") == ("nvcr.io", "nvidia/k8s/dcgm-exporter", "4.2")
     assert split_image_ref("busybox") == ("docker.io", "library/busybox", "latest")
