@@ -56,3 +56,35 @@ def kubectl(*args, stdin=None, check=True):
     if check and proc.returncode != 0:
         raise AssertionError("kubectl %s failed (rc %d): %s" % (" ".join(args), proc.returncode, proc.stderr))
     return proc.stdout
+
+
+OPENBAO_STATE = os.path.join(REPO, ".lab", "openbao")
+
+
+def openbao_vault_file(name):
+    """A JSON document Kiln keeps ansible-vault encrypted in the lab's OpenBao state directory
+    (init.vault: unseal keys and root token; approle.vault: Kiln's AppRole credentials)."""
+    import json
+    from ansible.parsing.vault import VaultLib, VaultSecret
+    with open(os.path.join(OPENBAO_STATE, "vault-password")) as handle:
+        password = handle.read().strip()
+    with open(os.path.join(OPENBAO_STATE, name)) as handle:
+        text = handle.read()
+    return json.loads(VaultLib([("filter_default", VaultSecret(password.encode()))]).decrypt(text))
+
+
+def openbao_client(address, token=None):
+    import hvac
+    return hvac.Client(url="https://%s:8200" % address, token=token, verify=os.path.join(OPENBAO_STATE, "ca.crt"))
+
+
+def openbao_admin_client(address):
+    """A client logged in as Kiln: with its AppRole when Kiln has one (the root token is then revoked), else
+    with the root token."""
+    client = openbao_client(address)
+    if os.path.exists(os.path.join(OPENBAO_STATE, "approle.vault")):
+        approle = openbao_vault_file("approle.vault")
+        client.auth.approle.login(role_id=approle["role_id"], secret_id=approle["secret_id"])
+    else:
+        client.token = openbao_vault_file("init.vault")["root_token"]
+    return client

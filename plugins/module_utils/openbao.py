@@ -731,3 +731,63 @@ def ensure_pki_ca(client, mount, kind, common_name, ttl, key_type="ec", key_bits
           "/v1/%s/intermediate/set-signed" % mount, json={"certificate": chain})
     result["certificate"] = read_pki_ca(client, mount)
     return True, result
+
+
+# --- tokens and AppRole -----------------------------------------------------------------------------------
+
+def token_is_valid(client):
+    """Whether the client's token is one the server knows (auth/token/lookup-self answers)."""
+    try:
+        client.adapter.get("/v1/auth/token/lookup-self")
+    except (hvac_exceptions.Forbidden, hvac_exceptions.InvalidRequest):
+        return False
+    except Exception as exc:
+        raise OpenBaoError("looking up the token failed: %s" % describe_error(exc, [client.token]))
+    return True
+
+
+def ensure_token_revoked(client, check_mode=False):
+    """Revokes the client's own token (e.g. the root token once Kiln has its AppRole); a token the server no
+    longer knows is already revoked. -> (changed, result)."""
+    if not token_is_valid(client):
+        return False, {"revoked": True}
+    if not check_mode:
+        _call("revoking the token", client.adapter.post, "/v1/auth/token/revoke-self")
+    return True, {"revoked": True}
+
+
+def approle_login(client, mount, role_id, secret_id):
+    """A client token from AppRole credentials, or None when the server refuses them."""
+    try:
+        response = client.adapter.post("/v1/auth/%s/login" % _norm_path(mount),
+                                       json={"role_id": role_id, "secret_id": secret_id})
+    except (hvac_exceptions.Forbidden, hvac_exceptions.InvalidRequest, hvac_exceptions.InvalidPath):
+        return None
+    except Exception as exc:
+        raise OpenBaoError("AppRole login failed: %s" % describe_error(exc, [secret_id]))
+    return response["auth"]["client_token"]
+
+
+def ensure_approle_secret_id(client, mount, role, current=None, check_mode=False):
+    """Credentials (role_id, secret_id) that log in to auth/<mount>/role/<role>: current ones are kept while
+    they still log in; otherwise a new secret_id is made (the change). The result carries the credentials and
+    a token from logging in with them (both for no_log use only). -> (changed, result)."""
+    mount, role = _norm_path(mount), _norm_path(role)
+    data = _read(client, "auth/%s/role/%s/role-id" % (mount, role), "the role id of %s" % role)
+    if not data or not data.get("role_id"):
+        raise OpenBaoError("auth/%s/role/%s does not exist: write the role first" % (mount, role))
+    role_id = data["role_id"]
+    current = current or {}
+    if current.get("role_id") == role_id and current.get("secret_id"):
+        token = approle_login(client, mount, role_id, current["secret_id"])
+        if token:
+            return False, {"role_id": role_id, "secret_id": current["secret_id"], "token": token}
+    if check_mode:
+        return True, {"role_id": role_id, "secret_id": "", "token": ""}
+    response = _call("making a secret id for %s" % role, client.adapter.post,
+                     "/v1/auth/%s/role/%s/secret-id" % (mount, role), json={})
+    secret_id = response["data"]["secret_id"]
+    token = approle_login(client, mount, role_id, secret_id)
+    if not token:
+        raise OpenBaoError("the new secret id of %s does not log in" % role)
+    return True, {"role_id": role_id, "secret_id": secret_id, "token": token}

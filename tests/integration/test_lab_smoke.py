@@ -9,13 +9,17 @@ Recreates the lab from scratch (lab-down, lab-up) and removes it afterwards.
 
 import json
 import os
+import subprocess
 import sys
 import time
 
+import hvac
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))
-from lab_tools import kubectl, lab, lab_setting, playbook, total_changed  # noqa: E402
+from awx_runner import run_job_template  # noqa: E402
+from lab_tools import (OPENBAO_STATE, OUTPUT_DIR, REPO, kubectl, lab, lab_setting, openbao_admin_client, openbao_client,  # noqa: E402
+                       openbao_vault_file, playbook, total_changed)
 
 NAMESPACE = "kiln-smoke"
 PROBE_IMAGE = "kiln.local/netcheck:v1"
@@ -47,14 +51,95 @@ def test_site_converges_then_reruns_with_no_change(converged):
     assert all(h["failed"] == 0 and h["unreachable"] == 0 for h in converged.values())
     assert total_changed(converged) > 0, "a first converge of bare nodes must change them"
 
-    _, second, output = playbook("site.yml", "site-second", *FROM)
-    _assert_no_change(second, "second site.yml run", output)
+    # The rerun goes the way operators run Kiln: AWX's "Kiln deploy site" job template through ansible-runner,
+    # with the template's survey defaults as extra vars.
+    runner = run_job_template("Kiln deploy site", "inventories/lab", {"kiln_kubernetes_version": UPGRADE_FROM},
+                              private_data_dir=os.path.join(REPO, ".lab", "awx-runner"))
+    output = runner.stdout.read()
+    with open(os.path.join(OUTPUT_DIR, "site-second.log"), "w") as handle:
+        handle.write(output)
+    assert (runner.status, runner.rc) == ("successful", 0), output[-4000:]
+    assert set(runner.stats["ok"]) >= {"cp1", "gpu1", "gpu2"}, runner.stats
+    assert runner.stats["changed"] == {}, "the site rerun through AWX's job template changed something: %s\n%s" % (
+        runner.stats["changed"], output[-4000:])
 
 
 def _assert_no_change(recap, what, output):
     changed = dict((host, r["changed"]) for host, r in recap.items() if r["changed"])
     assert not changed, "%s changed something: %s\n%s" % (what, changed, output[-4000:])
     assert all(r["failed"] == 0 and r["unreachable"] == 0 for r in recap.values()), recap
+
+
+# --- the platform layer (playbooks/platform.yml, the last layer of site.yml) ----------------------------------
+
+RENDERED = os.path.join(REPO, "out", "platform", lab_setting("kiln_cluster_name"))
+CREDENTIALS = ("harbor/admin", "argocd/admin", "grafana/admin")
+
+
+def _openbao_address():
+    return _node_sh("cp1", "hostname -I").split()[0]
+
+
+@pytest.fixture(scope="module")
+def platform_secrets(converged):
+    """Every secret Kiln made for the platform, read while OpenBao runs (before the lifecycle tests)."""
+    init = openbao_vault_file("init.vault")
+    approle = openbao_vault_file("approle.vault")
+    client = openbao_admin_client(_openbao_address())
+    secrets = list(init["keys_base64"]) + [init["root_token"], approle["secret_id"]]
+    for path in CREDENTIALS:
+        secrets += list(client.secrets.kv.v2.read_secret_version(
+            mount_point="kiln", path=path, raise_on_deleted_version=True)["data"]["data"].values())
+    assert all(len(secret) >= 16 for secret in secrets)
+    return secrets
+
+
+def test_openbao_is_initialised_once_unsealed_and_holds_the_platform_credentials(converged, platform_secrets):
+    for name in ("init.vault", "approle.vault"):
+        assert oct(os.stat(os.path.join(OPENBAO_STATE, name)).st_mode & 0o777) == "0o600", name
+    init = openbao_vault_file("init.vault")
+    client = openbao_admin_client(_openbao_address())
+    assert client.auth.token.lookup_self()["data"]["policies"] == ["default", "kiln-admin"]
+    # The inventory asks for the root token to be revoked once Kiln has its AppRole.
+    with pytest.raises(hvac.exceptions.Forbidden):
+        openbao_client(_openbao_address(), init["root_token"]).auth.token.lookup_self()
+    status = client.sys.read_seal_status()
+    assert status["initialized"] and not status["sealed"], status
+    assert (status["n"], status["t"]) == (3, 2)
+    assert {"kiln/", "pki/", "pki_int/"} <= set(client.sys.list_mounted_secrets_engines()["data"])
+    assert "kubernetes/" in client.sys.list_auth_methods()["data"]
+    for path in CREDENTIALS:
+        secret = client.secrets.kv.v2.read_secret_version(mount_point="kiln", path=path, raise_on_deleted_version=True)
+        assert len(secret["data"]["data"]["password"]) >= 32, path
+
+
+def test_every_rendered_platform_resource_is_in_the_cluster_as_rendered(converged):
+    """The API server accepted every resource Kiln rendered (its own schema validation, against the upstream
+    CRDs for custom resources), and holds them exactly: a server-side diff of each role's set is empty."""
+    roles = sorted(os.listdir(RENDERED))
+    assert "cluster_security" in roles, roles
+    for role in roles:
+        if role == "values":
+            continue
+        node_dir = "/etc/kiln/platform/" + role
+        proc = _node_run("cp1", "kubectl --kubeconfig /etc/kubernetes/admin.conf diff --server-side -f " + node_dir)
+        assert proc.returncode == 0, "%s differs from the cluster:\n%s%s" % (role, proc.stdout[-3000:], proc.stderr)
+    namespaces = json.loads(kubectl("get", "namespaces", "-l", "app.kubernetes.io/managed-by=kiln", "-o", "json"))
+    labels = dict((n["metadata"]["name"], n["metadata"]["labels"]) for n in namespaces["items"])
+    assert labels["dev"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    denies = json.loads(kubectl("get", "networkpolicies", "-A", "--field-selector", "metadata.name=default-deny",
+                                "-o", "json"))["items"]
+    assert set(p["metadata"]["namespace"] for p in denies) == set(labels)
+
+
+def test_pod_security_is_enforced_in_the_environments(converged):
+    """A privileged pod is refused in a restricted namespace by the real admission controller."""
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "kiln-psa-probe", "namespace": "dev"},
+           "spec": {"containers": [{"name": "probe", "image": PROBE_IMAGE,
+                                    "securityContext": {"privileged": True}}]}}
+    proc = _node_run("cp1", "kubectl --kubeconfig /etc/kubernetes/admin.conf apply --dry-run=server -f -",
+                     stdin=json.dumps(pod))
+    assert proc.returncode != 0 and "violates PodSecurity" in proc.stderr, proc.stdout + proc.stderr
 
 
 def _kubelet_versions():
@@ -182,10 +267,15 @@ def test_a_removed_worker_rejoins_with_scale(converged):
     test_every_node_is_ready_at_the_pinned_version(converged)
 
 
-def _node_sh(node, script):
-    import subprocess
+def _node_run(node, script, stdin=None):
+    """A shell script on a lab node; the finished process (not checked)."""
     name = os.environ.get("LAB_NAME", "kiln-lab") + "-" + node
-    proc = subprocess.run(["podman", "exec", name, "sh", "-c", script], capture_output=True, text=True, check=False)
+    return subprocess.run(["podman", "exec", "-i", name, "sh", "-c", script], input=stdin, capture_output=True,
+                          text=True, check=False)
+
+
+def _node_sh(node, script):
+    proc = _node_run(node, script)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
@@ -215,3 +305,15 @@ def test_reset_returns_the_nodes_to_before_kubernetes(converged):
                                " test -e /sys/class/net/cni0 && echo bridge; ip route | grep -c '^10\\.244\\.' || true;"
                                " systemctl is-active kubelet || true; systemctl is-active containerd")
         assert state.split() == ["0", "inactive", "active"], (node, state)
+
+
+def test_no_secret_appears_in_any_playbook_output(platform_secrets):
+    """The unseal keys, the root token, Kiln's AppRole secret id and every generated credential are absent from
+    every log this test run kept (tests/output/*.log: every site.yml, upgrade and lifecycle run above)."""
+    logs = [name for name in os.listdir(OUTPUT_DIR) if name.endswith(".log")]
+    assert {"site-first.log", "site-second.log", "site-after-upgrade.log"} <= set(logs)
+    for name in logs:
+        with open(os.path.join(OUTPUT_DIR, name)) as handle:
+            text = handle.read()
+        leaked = [i for i, secret in enumerate(platform_secrets) if secret in text]
+        assert not leaked, "secret(s) %s of %d appear in tests/output/%s" % (leaked, len(platform_secrets), name)
