@@ -58,8 +58,6 @@ def test_gpu_plan_template_runs_with_its_survey_defaults(tmp_path):
     assert (tmp_path / "runner" / "artifacts").is_dir()
 
 
-@pytest.mark.skipif(not os.path.isfile(os.path.join(REPO_ROOT, "playbooks", "cloud-sync.yml")),
-                    reason="playbooks/cloud-sync.yml not there yet")
 def test_cloud_sync_template_runs_with_its_survey_defaults(tmp_path):
     runner, contacted = _run(tmp_path, "Kiln cloud-sync parity")
     assert (runner.status, runner.rc) == ("successful", 0), runner.stdout.read()[-3000:]
