@@ -66,11 +66,11 @@ def test_the_role_renders_skips_the_install_and_configures_harbor(tmp_path, bao,
         assert rc == 0, output[-4000:]
         tasks = task_results(report)
         assert "Harbor install skipped: no chart mirror" in json.dumps(tasks["Say why Harbor was not installed"])
-        values = yaml.safe_load((render_dir / "harbor" / "values.yaml").read_text())
+        values = yaml.safe_load((render_dir / "values" / "harbor" / "harbor.yaml").read_text())
         assert values["existingSecretAdminPassword"] == "harbor-admin"
         assert values["existingSecretAdminPasswordKey"] == "HARBOR_ADMIN_PASSWORD"
         assert values["externalURL"] == "https://harbor.harbor-test.internal"
-        assert ADMIN_PASSWORD not in (render_dir / "harbor" / "values.yaml").read_text()
+        assert ADMIN_PASSWORD not in (render_dir / "values" / "harbor" / "harbor.yaml").read_text()
 
         # Proxy caches under containerd's project names, one upstream registry each; the kiln project; retention.
         for registry, project in MIRROR_PROJECTS.items():
