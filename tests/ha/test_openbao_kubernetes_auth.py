@@ -11,10 +11,9 @@ import sys
 import hvac
 import pytest
 import yaml
-from ansible.parsing.vault import VaultLib, VaultSecret
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))
-from lab_tools import LAB_INVENTORY, REPO, kubectl, playbook  # noqa: E402
+from lab_tools import LAB_INVENTORY, REPO, kubectl, openbao_admin_client, openbao_vault_file, playbook  # noqa: E402
 
 STATE = os.path.join(REPO, ".lab", "openbao")
 NAMESPACE = "kiln-smoke"
@@ -29,20 +28,13 @@ def _first_control_plane():
     return next(iter(hosts.values()))["ansible_host"]
 
 
-def _root_token():
-    with open(os.path.join(STATE, "vault-password")) as handle:
-        password = handle.read().strip()
-    with open(os.path.join(STATE, "init.vault")) as handle:
-        return json.loads(VaultLib([("filter_default", VaultSecret(password.encode()))]).decrypt(handle.read()))["root_token"]
-
-
 def _client(token=None):
     return hvac.Client(url="https://%s:8200" % _first_control_plane(), token=token, verify=os.path.join(STATE, "ca.crt"))
 
 
 def test_a_service_account_token_logs_in_and_reads_only_its_own_secret():
     _, _, output = playbook("playbooks/platform.yml", "openbao-kubernetes-auth")
-    root = _client(_root_token())
+    root = openbao_admin_client(_first_control_plane())
     assert root.sys.read_auth_method_tuning("kubernetes")  # enabled by Kiln
     root.secrets.kv.v2.create_or_update_secret(mount_point="kiln", path="smoke/app", secret={"answer": "42"})
     root.secrets.kv.v2.create_or_update_secret(mount_point="kiln", path="velero/creds", secret={"key": "not-yours"})
@@ -62,4 +54,4 @@ def test_a_service_account_token_logs_in_and_reads_only_its_own_secret():
     # The reviewer's token Kiln configured never shows in the output.
     reviewer = json.loads(kubectl("get", "secret", "-n", "kube-system", "kiln-openbao-token-reviewer", "-o", "json"))
     assert base64.b64decode(reviewer["data"]["token"]).decode() not in output
-    assert _root_token() not in output
+    assert openbao_vault_file("init.vault")["root_token"] not in output

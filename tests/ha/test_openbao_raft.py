@@ -6,7 +6,6 @@ stops, a new leader serves the data; the old leader comes back sealed and Kiln u
 appears in any output.
 """
 
-import json
 import os
 import subprocess
 import sys
@@ -15,10 +14,9 @@ import time
 import hvac
 import pytest
 import yaml
-from ansible.parsing.vault import VaultLib, VaultSecret
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))
-from lab_tools import LAB_INVENTORY, REPO, playbook  # noqa: E402
+from lab_tools import LAB_INVENTORY, REPO, openbao_admin_client, openbao_vault_file, playbook  # noqa: E402
 
 LAB = os.environ.get("LAB_NAME", "kiln-lab")
 STATE = os.path.join(REPO, ".lab", "openbao")
@@ -33,14 +31,6 @@ def _addresses():
     return {name: hosts[name]["ansible_host"] for name in CONTROL_PLANES}
 
 
-def _init_result():
-    with open(os.path.join(STATE, "vault-password")) as handle:
-        password = handle.read().strip()
-    with open(os.path.join(STATE, "init.vault")) as handle:
-        text = handle.read()
-    return json.loads(VaultLib([("filter_default", VaultSecret(password.encode()))]).decrypt(text))
-
-
 def _client(address, token=None):
     return hvac.Client(url="https://%s:8200" % address, token=token, verify=os.path.join(STATE, "ca.crt"))
 
@@ -53,13 +43,17 @@ def _changed(recap):
 def openbao():
     _, _, first = playbook("playbooks/platform.yml", "openbao-first")
     assert oct(os.stat(os.path.join(STATE, "init.vault")).st_mode & 0o777) == "0o600"
-    init = _init_result()
-    return {"init": init, "addresses": _addresses(), "outputs": [first],
-            "secrets": init["keys_base64"] + [init["root_token"]]}
+    init = openbao_vault_file("init.vault")
+    secrets = init["keys_base64"] + [init["root_token"]]
+    if os.path.exists(os.path.join(STATE, "approle.vault")):
+        secrets.append(openbao_vault_file("approle.vault")["secret_id"])
+    # Kiln's own token (its AppRole's once the root token is revoked), as the tests use OpenBao.
+    token = openbao_admin_client(_addresses()["cp1"]).token
+    return {"init": init, "addresses": _addresses(), "outputs": [first], "token": token, "secrets": secrets}
 
 
 def test_three_unsealed_raft_voters_and_a_rerun_that_changes_nothing(openbao):
-    addresses, token = openbao["addresses"], openbao["init"]["root_token"]
+    addresses, token = openbao["addresses"], openbao["token"]
     servers = _client(addresses["cp1"], token).sys.read_raft_config()["data"]["config"]["servers"]
     assert sorted((s["node_id"], s["voter"]) for s in servers) == [(n, True) for n in CONTROL_PLANES]
     for name, address in addresses.items():
@@ -74,7 +68,7 @@ def test_three_unsealed_raft_voters_and_a_rerun_that_changes_nothing(openbao):
 
 
 def test_a_new_leader_serves_when_the_leader_stops_and_kiln_unseals_the_old_one(openbao):
-    addresses, token = openbao["addresses"], openbao["init"]["root_token"]
+    addresses, token = openbao["addresses"], openbao["token"]
     _client(addresses["cp1"], token).secrets.kv.v2.create_or_update_secret(
         mount_point="kiln", path="ha-test", secret={"value": "before-failover"})
     leader = [n for n, a in addresses.items() if _client(a).sys.read_leader_status()["is_self"]][0]

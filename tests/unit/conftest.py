@@ -42,6 +42,23 @@ def run_main(capsys):
 
 # --- OpenBao: a real `bao server -dev` on 127.0.0.1 per test module (tests of the openbao_* modules) ---------
 
+@pytest.fixture
+def module_warnings(monkeypatch):
+    """Every AnsibleModule.warn() message of the test, in order. Read here rather than from the result's
+    "warnings": once a test in the same process has imported Ansible's controller side (inventory, templar),
+    module warnings go to the controller's display instead of the result."""
+    from ansible.module_utils.basic import AnsibleModule
+    messages = []
+    original = AnsibleModule.warn
+
+    def _warn(self, warning, *args, **kwargs):
+        messages.append(warning)
+        return original(self, warning, *args, **kwargs)
+
+    monkeypatch.setattr(AnsibleModule, "warn", _warn)
+    return messages
+
+
 @pytest.fixture(autouse=True)
 def _openbao_loopback_only(monkeypatch):
     """Requests to the test servers never go through a proxy, and no OpenBao address or token of the caller's

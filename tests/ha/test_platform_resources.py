@@ -1,0 +1,29 @@
+"""HA lab (make test-ha): every platform resource Kiln rendered is held by the API server exactly as rendered
+(an empty server-side diff of each role's set on cp1), after the upstream CRDs were installed."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))
+from lab_tools import kubectl  # noqa: E402
+
+LAB = os.environ.get("LAB_NAME", "kiln-lab")
+
+pytestmark = pytest.mark.skipif(os.environ.get("LAB_CONTROL_PLANES") != "3", reason="needs the HA lab (make test-ha)")
+
+
+def test_every_applied_platform_set_matches_the_cluster():
+    sets = subprocess.run(["podman", "exec", LAB + "-cp1", "ls", "/etc/kiln/platform"], capture_output=True,
+                          text=True, check=True).stdout.split()
+    assert {"crds", "cluster_security", "istio", "velero", "argocd", "monitoring", "inference"} <= set(sets), sets
+    for name in sets:
+        proc = subprocess.run(["podman", "exec", LAB + "-cp1", "kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf",
+                               "diff", "--server-side", "-f", "/etc/kiln/platform/" + name],
+                              capture_output=True, text=True, check=False)
+        assert proc.returncode == 0, "%s differs from the cluster:\n%s%s" % (name, proc.stdout[-3000:], proc.stderr)
+    peer = kubectl("get", "peerauthentications.security.istio.io", "default", "-n", "istio-system",
+                   "-o", "jsonpath={.spec.mtls.mode}")
+    assert peer == "STRICT"
