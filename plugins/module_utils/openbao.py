@@ -344,12 +344,20 @@ def unseal(client, keys, reset=False, check_mode=False, raft_join=False, join_ti
         raise OpenBaoError("the server is sealed and no unseal keys were given")
     if reset:
         _call("resetting the unseal progress", client.sys.submit_unseal_key, reset=True)
+    deadline = time.monotonic() + join_timeout
     for number, key in enumerate(keys, 1):
-        try:
-            status = client.sys.submit_unseal_key(key=key)
-        except Exception as exc:
-            raise OpenBaoError("the server refused unseal key number %d of %d (after %d accepted): %s"
-                               % (number, len(keys), number - 1, describe_error(exc, keys)))
+        while True:
+            try:
+                status = client.sys.submit_unseal_key(key=key)
+                break
+            except Exception as exc:
+                # A joining node refuses keys as "not initialized" until its retry_join has reached an unsealed
+                # leader (e.g. while the first node is being unsealed in the same run): wait for that.
+                if raft_join and "not initialized" in str(exc) and time.monotonic() < deadline:
+                    sleep(2)
+                    continue
+                raise OpenBaoError("the server refused unseal key number %d of %d (after %d accepted): %s"
+                                   % (number, len(keys), number - 1, describe_error(exc, keys)))
         result.update(keys_used=number, progress=status.get("progress"), threshold=status.get("t"),
                       sealed=bool(status.get("sealed")))
         if not status.get("sealed"):

@@ -186,3 +186,28 @@ def test_a_new_raft_node_joins_by_unsealing_with_the_cluster_keys(run_main, tmp_
 
             rc, again = run_main(openbao_unseal, {"url": follower, "keys": keys, "raft_join": True})
             assert (rc, again["changed"]) == (0, False)
+
+
+def test_a_joining_node_waits_while_its_leader_is_still_sealed(run_main, tmp_path):
+    """Kiln unseals every control-plane node in one task: a follower may get its keys before the first node is
+    unsealed. It answers "not initialized" until its retry_join reaches an unsealed leader; raft_join waits for
+    that instead of failing."""
+    import threading
+    (tmp_path / "leader").mkdir()
+    (tmp_path / "follower").mkdir()
+    with raft_server(tmp_path / "leader", node_id="leader") as leader:
+        rc, init = run_main(openbao_init, {"url": leader, "secret_shares": SHARES, "secret_threshold": THRESHOLD})
+        assert rc == 0
+        keys = init["keys_base64"][:THRESHOLD]
+        with raft_server(tmp_path / "follower", node_id="follower", join=leader) as follower:
+            # The leader is unsealed a few seconds after the follower got its keys.
+            timer = threading.Timer(4, lambda: hvac.Client(url=leader).sys.submit_unseal_keys(keys))
+            timer.start()
+            try:
+                rc, joined = run_main(openbao_unseal, {"url": follower, "keys": keys, "raft_join": True})
+            finally:
+                timer.join()
+            assert (rc, joined["changed"], joined["sealed"]) == (0, True, False), joined
+            wait_active(leader)
+            peers = hvac.Client(url=leader, token=init["root_token"]).sys.read_raft_config()["data"]["config"]["servers"]
+            assert sorted(p["node_id"] for p in peers) == ["follower", "leader"]
