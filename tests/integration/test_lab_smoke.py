@@ -288,6 +288,12 @@ def test_etcd_snapshot_restores_the_cluster_state(converged):
     _node_sh("cp1", "systemctl start kiln-etcd-snapshot.service")
     listing = _node_sh("cp1", "stat -c '%a %n' /var/backups/kiln/etcd /var/backups/kiln/etcd/etcd-*.db").split("\n")
     assert listing[0].startswith("700 ") and listing[1].startswith("600 "), listing
+    # The time of the last good snapshot, for role monitoring's backup-age alert (node-exporter textfile).
+    metric = _node_sh("cp1", "stat -c '%a' /var/lib/kiln/node-exporter/kiln_etcd_backup.prom;"
+                             " cat /var/lib/kiln/node-exporter/kiln_etcd_backup.prom; date -u +%s").split("\n")
+    assert metric[0] == "644", metric
+    stamp = float(metric[3].split()[1])
+    assert 0 <= float(metric[4]) - stamp < 300, metric
     kubectl("create", "configmap", "kiln-after-snapshot", "-n", "default", "--from-literal=k=v")
 
     playbook("playbooks/etcd-restore.yml", "etcd-restore", "-e", "kiln_restore_confirm=yes")

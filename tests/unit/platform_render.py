@@ -6,7 +6,11 @@ into a temporary kiln_platform_render_dir, then validates the documents with crd
 
 import json
 import os
+import shutil
 
+import yaml
+
+from conftest import REPO_ROOT
 from crd_schema import load_documents
 from playbook_runner import run_playbook, task_results
 
@@ -30,6 +34,12 @@ class Render(object):
     def tasks(self):
         return task_results(self.report)
 
+    def failure_messages(self):
+        """The messages of every failed task, loop items included."""
+        results = self.tasks().values()
+        return ([r.get("msg", "") for r in results if r.get("failed")]
+                + [i.get("msg", "") for r in results for i in r.get("results", []) if i.get("failed")])
+
     def documents(self, role):
         """[(file, document)] a role rendered, in the order platform_apply applies them."""
         return load_documents(os.path.join(str(self.render_dir), role))
@@ -45,3 +55,12 @@ def render(tmp_path, roles, inventory=ONPREM, extra_vars=None, *options):
     variables.update(extra_vars or {})
     rc, report, stderr = run_playbook(tmp_path, PLAYBOOK, str(inventory), variables, *options)
     return Render(rc, report, stderr, render_dir)
+
+
+def altered_inventory(tmp_path, **variables):
+    """A copy of inventories/onprem with variables set for every host (group_vars/all/zz-test.yml)."""
+    inventory = tmp_path / "inventory"
+    shutil.copytree(os.path.join(REPO_ROOT, ONPREM), str(inventory))
+    with open(str(inventory / "group_vars" / "all" / "zz-test.yml"), "w") as handle:
+        yaml.safe_dump(variables, handle)
+    return inventory

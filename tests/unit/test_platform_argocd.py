@@ -3,7 +3,6 @@ builds from a real OpenBao dev server (admin password hash stable across runs, G
 
 import json
 import os
-import shutil
 
 import bcrypt
 import pytest
@@ -11,7 +10,7 @@ import yaml
 
 from conftest import REPO_ROOT
 from crd_schema import shared_catalog
-from platform_render import ONPREM, render
+from platform_render import ONPREM, altered_inventory, render
 from playbook_runner import run_playbook
 
 REPO = "https://git.gpu-prod-1.example.internal/platform/gpu-prod-1.git"
@@ -73,28 +72,15 @@ def test_chart_values_leave_the_admin_secret_to_kiln(rendered):
     assert not os.path.exists(os.path.join(str(rendered[0].render_dir), "argocd", "values"))
 
 
-def _altered_inventory(tmp_path, **variables):
-    inventory = tmp_path / "inventory"
-    shutil.copytree(os.path.join(REPO_ROOT, ONPREM), str(inventory))
-    with open(str(inventory / "group_vars" / "all" / "zz-test.yml"), "w") as handle:
-        yaml.safe_dump(variables, handle)
-    return inventory
-
-
-def _failures(result):
-    failures = [r.get("msg", "") for r in result.tasks().values() if r.get("failed")]
-    return failures + [i.get("msg", "") for r in result.tasks().values() for i in r.get("results", []) if i.get("failed")]
-
-
 @pytest.mark.parametrize("variables,expected", [
     ({"kiln_argocd_repo_url": "git.example/repo"}, "kiln_argocd_repo_url must be an https://"),
     ({"argocd_project_cluster_resources": [{"group": "*", "kind": "ClusterRole"}]}, "no\nwildcard".replace("\n", " ")),
     ({"argocd_values_overrides": {"configs": {"secret": {"createSecret": True}}}}, "configs.secret.createSecret false"),
 ])
 def test_bad_input_is_refused_before_anything_is_rendered(tmp_path, variables, expected):
-    result = render(tmp_path, ["argocd"], _altered_inventory(tmp_path, **variables))
+    result = render(tmp_path, ["argocd"], altered_inventory(tmp_path, **variables))
     assert result.rc != 0
-    assert any(expected in message for message in _failures(result)), _failures(result)
+    assert any(expected in message for message in result.failure_messages()), result.failure_messages()
     assert not os.path.exists(str(result.render_dir))
 
 

@@ -1,13 +1,10 @@
 """Role cluster_security rendered for real for inventories/onprem (controller only, no host contacted)."""
 
 import os
-import shutil
 
 import pytest
-import yaml
 
-from conftest import REPO_ROOT
-from platform_render import ONPREM, render
+from platform_render import ONPREM, altered_inventory, render
 
 
 @pytest.fixture(scope="module")
@@ -82,14 +79,6 @@ def test_operator_groups_become_bindings(rendered):
         ("ClusterRoleBinding", None, "auditors", "view")], key=str)
 
 
-def _altered_inventory(tmp_path, **variables):
-    inventory = tmp_path / "inventory"
-    shutil.copytree(os.path.join(REPO_ROOT, ONPREM), str(inventory))
-    with open(str(inventory / "group_vars" / "all" / "zz-test.yml"), "w") as handle:
-        yaml.safe_dump(variables, handle)
-    return inventory
-
-
 @pytest.mark.parametrize("variables,expected", [
     ({"cluster_security_platform_namespaces": [{"name": "gpu-operator", "pod_security": "privileged"}]},
      "anything but restricted needs pod_security_reason"),
@@ -101,10 +90,9 @@ def _altered_inventory(tmp_path, **variables):
     ({"kiln_environments": ["dev", "dev"]}, "declared twice"),
 ])
 def test_bad_input_is_refused_before_anything_is_rendered(tmp_path, variables, expected):
-    result = render(tmp_path, ["cluster_security"], _altered_inventory(tmp_path, **variables))
+    result = render(tmp_path, ["cluster_security"], altered_inventory(tmp_path, **variables))
     assert result.rc != 0
-    failures = [r.get("msg", "") for r in result.tasks().values() if r.get("failed")]
-    failures += [i.get("msg", "") for r in result.tasks().values() for i in r.get("results", []) if i.get("failed")]
+    failures = result.failure_messages()
     assert any(expected in message for message in failures), failures
     assert not os.path.exists(str(result.render_dir))
 

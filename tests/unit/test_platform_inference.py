@@ -1,14 +1,12 @@
 """Role inference rendered for real for inventories/onprem (controller only, no host contacted)."""
 
 import os
-import shutil
 
 import pytest
 import yaml
 
-from conftest import REPO_ROOT
 from crd_schema import shared_catalog
-from platform_render import ONPREM, render
+from platform_render import ONPREM, altered_inventory, render
 
 ROLE = "inference"
 MIRROR = "harbor.gpu-prod-1.example.internal"
@@ -127,23 +125,15 @@ def test_chart_values_and_skip(rendered):
     assert "kiln_chart_repository_url" in skip[2]
 
 
-def _altered_inventory(tmp_path, **variables):
-    inventory = tmp_path / "inventory"
-    shutil.copytree(os.path.join(REPO_ROOT, ONPREM), str(inventory))
-    with open(str(inventory / "group_vars" / "all" / "zz-test.yml"), "w") as handle:
-        yaml.safe_dump(variables, handle)
-    return inventory
-
-
 @pytest.mark.parametrize("variables,expected", [
     ({"inference_example_namespace": "qa"}, "inference_example_namespace (qa) must be one of kiln_environments"),
     ({"inference_runtimes": [{"name": "Triton", "image": "tritonserver", "version": "1", "model_formats": []}]},
      "inference_runtimes needs unique lowercase names"),
 ])
 def test_bad_input_is_refused_before_anything_is_rendered(tmp_path, variables, expected):
-    result = render(tmp_path, [ROLE], _altered_inventory(tmp_path, **variables))
+    result = render(tmp_path, [ROLE], altered_inventory(tmp_path, **variables))
     assert result.rc != 0
-    failures = [r.get("msg", "") for r in result.tasks().values() if r.get("failed")]
+    failures = result.failure_messages()
     assert any(expected in message for message in failures), failures
     assert not os.path.exists(str(result.render_dir))
 

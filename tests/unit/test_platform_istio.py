@@ -1,14 +1,12 @@
 """Role istio rendered for real for inventories/onprem (controller only, no host contacted)."""
 
 import os
-import shutil
 
 import pytest
 import yaml
 
-from conftest import REPO_ROOT
 from crd_schema import shared_catalog
-from platform_render import ONPREM, render
+from platform_render import ONPREM, altered_inventory, render
 
 GATEWAY_PRINCIPAL = "cluster.local/ns/istio-ingress/sa/istio-ingressgateway"
 
@@ -90,24 +88,15 @@ def test_istiod_uses_the_cni_agent_and_the_root_namespace(rendered):
     assert values["meshConfig"]["outboundTrafficPolicy"] == {"mode": "REGISTRY_ONLY"}
 
 
-def _altered_inventory(tmp_path, **variables):
-    inventory = tmp_path / "inventory"
-    shutil.copytree(os.path.join(REPO_ROOT, ONPREM), str(inventory))
-    with open(str(inventory / "group_vars" / "all" / "zz-test.yml"), "w") as handle:
-        yaml.safe_dump(variables, handle)
-    return inventory
-
-
 @pytest.mark.parametrize("variables,expected", [
     ({"kiln_ingress_hosts": ["Bad_Host.example"]}, "bad: Bad_Host.example"),
     ({"kiln_mesh_allows": [{"name": "open", "namespaces": ["qa"], "from_namespaces": ["dev"]}]}, "unknown: qa"),
     ({"kiln_mesh_allows": [{"name": "no-source", "ports": [70000]}]}, "kiln_mesh_allows entry no-source"),
 ])
 def test_bad_input_is_refused_before_anything_is_rendered(tmp_path, variables, expected):
-    result = render(tmp_path, ["istio"], _altered_inventory(tmp_path, **variables))
+    result = render(tmp_path, ["istio"], altered_inventory(tmp_path, **variables))
     assert result.rc != 0
-    failures = [r.get("msg", "") for r in result.tasks().values() if r.get("failed")]
-    failures += [i.get("msg", "") for r in result.tasks().values() for i in r.get("results", []) if i.get("failed")]
+    failures = result.failure_messages()
     assert any(expected in message for message in failures), failures
     assert not os.path.exists(str(result.render_dir))
 

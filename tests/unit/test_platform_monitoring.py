@@ -13,15 +13,13 @@ every expression is also parsed by it.
 import json
 import os
 import re
-import shutil
 import subprocess
 
 import pytest
 import yaml
 
-from conftest import REPO_ROOT
 from crd_schema import shared_catalog
-from platform_render import ONPREM, render
+from platform_render import ONPREM, altered_inventory, render
 
 ROLE = "monitoring"
 FAKE_CA = "-----BEGIN CERTIFICATE-----\nMIIBkiln-test-ca\n-----END CERTIFICATE-----\n"
@@ -435,22 +433,14 @@ def test_chart_install_is_reported_as_skipped(rendered):
     assert "kiln_chart_repository_url" in skip[2]
 
 
-def _altered_inventory(tmp_path, **variables):
-    inventory = tmp_path / "inventory"
-    shutil.copytree(os.path.join(REPO_ROOT, ONPREM), str(inventory))
-    with open(str(inventory / "group_vars" / "all" / "zz-test.yml"), "w") as handle:
-        yaml.safe_dump(variables, handle)
-    return inventory
-
-
 @pytest.mark.parametrize("variables,expected", [
     ({"monitoring_slo_error_ratio": 5}, "monitoring_slo_error_ratio (5) a ratio between 0 and 1"),
     ({"monitoring_certificate_critical_days": 40}, "monitoring_certificate_critical_days (40)"),
 ])
 def test_bad_input_is_refused_before_anything_is_rendered(tmp_path, variables, expected):
-    result = render(tmp_path, [ROLE], _altered_inventory(tmp_path, **variables))
+    result = render(tmp_path, [ROLE], altered_inventory(tmp_path, **variables))
     assert result.rc != 0
-    failures = [r.get("msg", "") for r in result.tasks().values() if r.get("failed")]
+    failures = result.failure_messages()
     assert any(expected in message for message in failures), failures
     assert not os.path.exists(str(result.render_dir))
 

@@ -2,7 +2,6 @@
 playbooks/restore-test.yml (filter plugin velero_restore)."""
 
 import os
-import shutil
 
 import pytest
 import yaml
@@ -10,9 +9,8 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.kiln.cluster.plugins.filter.velero_restore import (
     FilterModule, velero_latest_backup, velero_restore, velero_scratch_namespace)
-from conftest import REPO_ROOT
 from crd_schema import shared_catalog
-from platform_render import ONPREM, render
+from platform_render import ONPREM, altered_inventory, render
 
 
 @pytest.fixture(scope="module")
@@ -59,14 +57,6 @@ def test_schedules_come_from_the_inventory(rendered):
     assert schedules["prod-hourly"]["template"]["storageLocation"] == "default"
 
 
-def _altered_inventory(tmp_path, **variables):
-    inventory = tmp_path / "inventory"
-    shutil.copytree(os.path.join(REPO_ROOT, ONPREM), str(inventory))
-    with open(str(inventory / "group_vars" / "all" / "zz-test.yml"), "w") as handle:
-        yaml.safe_dump(variables, handle)
-    return inventory
-
-
 @pytest.mark.parametrize("variables,expected", [
     ({"kiln_velero_schedules": [{"name": "nightly", "schedule": "0 2 * *", "included_namespaces": ["prod"],
                                  "ttl": "720h"}]}, "now '0 2 * *'"),
@@ -75,10 +65,9 @@ def _altered_inventory(tmp_path, **variables):
     ({"kiln_velero_s3_bucket": ""}, "kiln_velero_s3_bucket an S3 bucket name"),
 ])
 def test_bad_input_is_refused_before_anything_is_rendered(tmp_path, variables, expected):
-    result = render(tmp_path, ["velero"], _altered_inventory(tmp_path, **variables))
+    result = render(tmp_path, ["velero"], altered_inventory(tmp_path, **variables))
     assert result.rc != 0
-    failures = [r.get("msg", "") for r in result.tasks().values() if r.get("failed")]
-    failures += [i.get("msg", "") for r in result.tasks().values() for i in r.get("results", []) if i.get("failed")]
+    failures = result.failure_messages()
     assert any(expected in message for message in failures), failures
     assert not os.path.exists(str(result.render_dir))
 
