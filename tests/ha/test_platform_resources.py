@@ -27,3 +27,14 @@ def test_every_applied_platform_set_matches_the_cluster():
     peer = kubectl("get", "peerauthentications.security.istio.io", "default", "-n", "istio-system",
                    "-o", "jsonpath={.spec.mtls.mode}")
     assert peer == "STRICT"
+
+
+def test_an_etcd_snapshot_records_its_time_for_monitoring():
+    """role monitoring alerts on the age of the last good etcd snapshot: the snapshot service writes it as a
+    node-exporter textfile metric."""
+    subprocess.run(["podman", "exec", LAB + "-cp2", "systemctl", "start", "kiln-etcd-snapshot.service"], check=True)
+    text = subprocess.run(["podman", "exec", LAB + "-cp2", "cat", "/var/lib/kiln/node-exporter/kiln_etcd_backup.prom"],
+                          capture_output=True, text=True, check=True).stdout
+    (sample,) = [line for line in text.splitlines() if not line.startswith("#")]
+    name, value = sample.split()
+    assert name == "kiln_etcd_backup_last_success_timestamp_seconds" and float(value) > 1.7e9, text
