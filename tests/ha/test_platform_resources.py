@@ -18,7 +18,8 @@ pytestmark = pytest.mark.skipif(os.environ.get("LAB_CONTROL_PLANES") != "3", rea
 def test_every_applied_platform_set_matches_the_cluster():
     sets = subprocess.run(["podman", "exec", LAB + "-cp1", "ls", "/etc/kiln/platform"], capture_output=True,
                           text=True, check=True).stdout.split()
-    assert {"crds", "cluster_security", "istio", "velero", "argocd", "monitoring", "inference"} <= set(sets), sets
+    expected = {"crds", "cluster_security", "gpu-operator", "istio", "velero", "argocd", "monitoring", "inference"}
+    assert expected <= set(sets), sets
     for name in sets:
         proc = subprocess.run(["podman", "exec", LAB + "-cp1", "kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf",
                                "diff", "--server-side", "-f", "/etc/kiln/platform/" + name],

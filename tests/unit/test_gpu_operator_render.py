@@ -88,7 +88,9 @@ def test_values_for_the_onprem_site(rendered):
     assert values["migManager"]["enabled"] is True
     assert values["migManager"]["config"] == {"name": "kiln-mig-parted-config", "default": "all-disabled",
                                               "create": False}
-    assert values["dcgmExporter"]["serviceMonitor"]["enabled"] is True
+    # Kiln's monitoring role scrapes dcgm-exporter and lists its fields; the operator's ServiceMonitor stays off.
+    assert values["dcgmExporter"]["serviceMonitor"]["enabled"] is False
+    assert values["dcgmExporter"]["config"] == {"name": "kiln-dcgm-metrics"}
 
 
 def _repositories(node, path=""):

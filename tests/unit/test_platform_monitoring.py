@@ -320,6 +320,21 @@ def test_dcgm_field_list_keeps_the_default_and_adds_what_the_alerts_need(rendere
     assert _named(rendered[0], "ConfigMap")["kiln-dcgm-metrics"]["metadata"]["namespace"] == "gpu-operator"
 
 
+def test_the_gpu_operator_reads_the_field_list_and_leaves_scraping_to_kiln(tmp_path):
+    # Rendered together, as playbooks/platform.yml runs them: dcgm-exporter is pointed at the ConfigMap this role
+    # writes, in the namespace it writes it to, and the operator's own ServiceMonitor stays off (no double scrape).
+    ca = tmp_path / "ca.crt"
+    ca.write_text(FAKE_CA)
+    result = render(tmp_path, ["gpu_operator", ROLE], ONPREM, {"kiln_openbao_ca_cert": str(ca)}).ok()
+    with open(str(result.render_dir / "gpu-operator" / "values.yaml"), encoding="utf-8") as handle:
+        values = yaml.safe_load(handle)
+    config_map = _named(result, "ConfigMap")[values["dcgmExporter"]["config"]["name"]]
+    assert config_map["metadata"]["namespace"] == "gpu-operator"
+    assert "dcgm-metrics.csv" in config_map["data"]
+    assert values["dcgmExporter"]["serviceMonitor"]["enabled"] is False
+    assert "kiln-dcgm-exporter" in _named(result, "ServiceMonitor")
+
+
 def test_openbao_on_the_hosts_is_scraped_over_tls_through_an_endpoint_slice(rendered):
     service = _named(rendered[0], "Service")["kiln-openbao"]
     assert "selector" not in service["spec"]
