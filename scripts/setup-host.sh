@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs what the controller machine lacks to run the lab and the tests:
-# podman (runc), debootstrap, an SSH client. Idempotent; safe to rerun.
+# podman (runc), debootstrap, an SSH client, and what the artifact bundle's
+# cgo build of runc links statically (a C toolchain, libseccomp). Idempotent;
+# safe to rerun.
 set -euo pipefail
 
 need=()
-for pkg in podman runc debootstrap openssh-client rsync; do
+for pkg in podman runc debootstrap openssh-client rsync gcc libc6-dev pkg-config libseccomp-dev; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if ((${#need[@]})); then
