@@ -11,23 +11,12 @@ import importlib.util
 import json
 import os
 import sys
-import tempfile
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# kiln_collection.py lies beside this script (its directory is on sys.path when run, added when imported).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import kiln_collection  # noqa: E402
 
-
-def _import_collection():
-    link = os.path.join(REPO_ROOT, "collections", "ansible_collections", "kiln", "cluster")
-    if os.path.isdir(link):
-        sys.path.insert(0, os.path.join(REPO_ROOT, "collections"))
-        return
-    base = tempfile.mkdtemp(prefix="kiln-collection-")
-    os.makedirs(os.path.join(base, "ansible_collections", "kiln"))
-    os.symlink(REPO_ROOT, os.path.join(base, "ansible_collections", "kiln", "cluster"))
-    sys.path.insert(0, base)
-
-
-_import_collection()
+kiln_collection.add_to_path()
 
 from ansible_collections.kiln.cluster.plugins.module_utils.cloud_sync_tfvars import (  # noqa: E402
     TypeExpressionError,

@@ -12,26 +12,14 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 
 import yaml
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# kiln_collection.py lies beside this script (its directory is on sys.path when run, added when imported).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import kiln_collection  # noqa: E402
 
-
-def _import_collection():
-    """The repository root is the collection kiln.cluster; make it importable without touching the repo."""
-    link = os.path.join(REPO_ROOT, "collections", "ansible_collections", "kiln", "cluster")
-    if os.path.isdir(link):
-        sys.path.insert(0, os.path.join(REPO_ROOT, "collections"))
-        return
-    base = tempfile.mkdtemp(prefix="kiln-collection-")
-    os.makedirs(os.path.join(base, "ansible_collections", "kiln"))
-    os.symlink(REPO_ROOT, os.path.join(base, "ansible_collections", "kiln", "cluster"))
-    sys.path.insert(0, base)
-
-
-_import_collection()
+kiln_collection.add_to_path()
 
 from ansible_collections.kiln.cluster.plugins.module_utils import cloud_sync_parity as parity  # noqa: E402
 from ansible_collections.kiln.cluster.plugins.module_utils.cloud_sync import CloudSyncError, cloud_state  # noqa: E402
@@ -66,7 +54,8 @@ def _live(onprem_kubeconfig, cloud_kubeconfig):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env-dir", required=True, help="cloud-sync/generated/<environment>")
-    parser.add_argument("--instance-map", default=os.path.join(REPO_ROOT, "cloud-sync", "gpu-instance-map.yml"))
+    parser.add_argument("--instance-map",
+                        default=os.path.join(kiln_collection.REPO_ROOT, "cloud-sync", "gpu-instance-map.yml"))
     parser.add_argument("--onprem-kubeconfig", default="")
     parser.add_argument("--cloud-kubeconfig", default="")
     parser.add_argument("--output", default="", help="JSON report (default ENV_DIR/parity.json)")
