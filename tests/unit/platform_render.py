@@ -64,3 +64,13 @@ def altered_inventory(tmp_path, **variables):
     with open(str(inventory / "group_vars" / "all" / "zz-test.yml"), "w") as handle:
         yaml.safe_dump(variables, handle)
     return inventory
+
+
+def assert_refused_before_rendering(tmp_path, role, variables, expected):
+    """role, given the inventory altered by variables, fails on the controller with a message containing
+    expected, before it has rendered anything."""
+    result = render(tmp_path, [role], altered_inventory(tmp_path, **variables))
+    assert result.rc != 0
+    failures = result.failure_messages()
+    assert any(expected in message for message in failures), failures
+    assert not os.path.exists(str(result.render_dir))

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from crd_schema import shared_catalog
-from platform_render import ONPREM, altered_inventory, render
+from platform_render import ONPREM, assert_refused_before_rendering, render
 
 ROLE = "inference"
 MIRROR = "harbor.gpu-prod-1.example.internal"
@@ -131,11 +131,7 @@ def test_chart_values_and_skip(rendered):
      "inference_runtimes needs unique lowercase names"),
 ])
 def test_bad_input_is_refused_before_anything_is_rendered(tmp_path, variables, expected):
-    result = render(tmp_path, [ROLE], altered_inventory(tmp_path, **variables))
-    assert result.rc != 0
-    failures = result.failure_messages()
-    assert any(expected in message for message in failures), failures
-    assert not os.path.exists(str(result.render_dir))
+    assert_refused_before_rendering(tmp_path, ROLE, variables, expected)
 
 
 def test_check_mode_writes_nothing(tmp_path):

@@ -10,7 +10,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.kiln.cluster.plugins.filter.velero_restore import (
     FilterModule, velero_latest_backup, velero_restore, velero_scratch_namespace)
 from crd_schema import shared_catalog
-from platform_render import ONPREM, altered_inventory, render
+from platform_render import ONPREM, assert_refused_before_rendering, render
 
 
 @pytest.fixture(scope="module")
@@ -65,11 +65,7 @@ def test_schedules_come_from_the_inventory(rendered):
     ({"kiln_velero_s3_bucket": ""}, "kiln_velero_s3_bucket an S3 bucket name"),
 ])
 def test_bad_input_is_refused_before_anything_is_rendered(tmp_path, variables, expected):
-    result = render(tmp_path, ["velero"], altered_inventory(tmp_path, **variables))
-    assert result.rc != 0
-    failures = result.failure_messages()
-    assert any(expected in message for message in failures), failures
-    assert not os.path.exists(str(result.render_dir))
+    assert_refused_before_rendering(tmp_path, "velero", variables, expected)
 
 
 def test_check_mode_writes_nothing_and_says_why_the_chart_was_skipped(tmp_path):
