@@ -42,7 +42,7 @@ $(COLLECTION_LINK):
 
 # The air-gap artifact bundle (Kubernetes, containerd, runc, CNI, etcd, CoreDNS,
 # images), cached outside the repo in ~/.cache/kiln/bundle: built from source
-# once (about 1.5 h on 2 cores), then only when a pin changes.
+# once (about 25 minutes on 2 cores for both releases), then only when a pin changes.
 bundle: setup
 	ansible-playbook playbooks/bundle.yml
 
