@@ -142,6 +142,14 @@ def test_pod_security_is_enforced_in_the_environments(converged):
     assert proc.returncode != 0 and "violates PodSecurity" in proc.stderr, proc.stdout + proc.stderr
 
 
+def test_helm_from_the_bundle_is_on_the_first_control_plane(converged):
+    """The chart installs run Helm on cp1: the platform layer put the bundle's pinned build there."""
+    import yaml
+    with open(os.path.join(REPO, "roles", "kiln", "defaults", "main", "versions.yml")) as handle:
+        pinned = yaml.safe_load(handle)["kiln_helm_version"]
+    assert _node_sh("cp1", "/usr/local/bin/helm version --template '{{.Version}}'").strip() == "v" + pinned
+
+
 def _kubelet_versions():
     return {node: _node_sh(node, "/usr/local/bin/kubelet --version").strip() for node in NODES}
 
