@@ -150,6 +150,35 @@ def test_helm_from_the_bundle_is_on_the_first_control_plane(converged):
     assert _node_sh("cp1", "/usr/local/bin/helm version --template '{{.Version}}'").strip() == "v" + pinned
 
 
+def _certificate_expiries(node):
+    """{path: expiry} of the certificate metric file role certificate_metrics keeps on a node; and its mode."""
+    text = _node_sh(node, "stat -c '%a' /var/lib/kiln/node-exporter/kiln_certificates.prom;"
+                          " cat /var/lib/kiln/node-exporter/kiln_certificates.prom")
+    mode, body = text.split("\n", 1)
+    expiries = {}
+    for line in body.splitlines():
+        if line and not line.startswith("#"):
+            series, value = line.rsplit(" ", 1)
+            assert series.startswith('kiln_certificate_expiry_timestamp_seconds{path="'), line
+            expiries[series.split('"')[1]] = float(value)
+    return mode, expiries
+
+
+def test_certificate_expiry_times_are_there_for_monitoring(converged):
+    """role monitoring alerts on kiln_certificate_expiry_timestamp_seconds: every node writes it for its
+    certificates, a control-plane node for its PKI and the kubeconfigs' embedded client certificates too."""
+    now = time.time()
+    mode, cp1 = _certificate_expiries("cp1")
+    assert mode == "644"
+    assert {"/etc/kubernetes/pki/apiserver.crt", "/etc/kubernetes/pki/etcd/server.crt",
+            "/etc/kubernetes/admin.conf", "/var/lib/kubelet/pki/kubelet-client-current.pem"} <= set(cp1), cp1
+    # kubeadm issues leaf certificates for a year and its CAs for ten.
+    assert 360 * 86400 < cp1["/etc/kubernetes/pki/apiserver.crt"] - now < 366 * 86400, cp1
+    assert cp1["/etc/kubernetes/pki/ca.crt"] - now > 9 * 365 * 86400, cp1
+    _, gpu1 = _certificate_expiries("gpu1")
+    assert "/var/lib/kubelet/pki/kubelet-client-current.pem" in gpu1 and "/etc/kubernetes/admin.conf" not in gpu1
+
+
 def _kubelet_versions():
     return {node: _node_sh(node, "/usr/local/bin/kubelet --version").strip() for node in NODES}
 
