@@ -43,6 +43,9 @@ $(COLLECTION_LINK):
 # The air-gap artifact bundle (Kubernetes, containerd, runc, CNI, etcd, CoreDNS,
 # images), cached outside the repo in ~/.cache/kiln/bundle: built from source
 # once (about 25 minutes on 2 cores for both releases), then only when a pin changes.
+# Upstream chart sources (<chart>-<version> directories) the bundle packages
+# for the site's chart mirror; ../shared/charts where Kiln is developed.
+export KILN_CHART_SOURCES ?= $(if $(wildcard $(CURDIR)/../shared/charts),$(abspath $(CURDIR)/../shared/charts),)
 bundle: setup
 	ansible-playbook playbooks/bundle.yml
 

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what the controller machine lacks to run the lab and the tests:
-# podman (runc), debootstrap, an SSH client, and what the artifact bundle's
+# podman (runc), debootstrap, an SSH client, skopeo (mirror.yml pushes the
+# bundle's images with it), and what the artifact bundle's
 # cgo build of runc links statically (a C toolchain, libseccomp). Idempotent;
 # safe to rerun.
 set -euo pipefail
 
 need=()
-for pkg in podman runc debootstrap openssh-client rsync gcc libc6-dev pkg-config libseccomp-dev; do
+for pkg in podman runc debootstrap openssh-client rsync gcc libc6-dev pkg-config libseccomp-dev skopeo; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if ((${#need[@]})); then

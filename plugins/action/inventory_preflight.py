@@ -9,6 +9,7 @@ from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.kiln.cluster.plugins.module_utils.inventory_checks import (
+    CHART_VERSION_VARS,
     CLUSTER_VARS,
     check_inventory,
 )
@@ -19,13 +20,14 @@ HOST_VARS = ("ansible_host", "kiln_gpu")
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = False
-    _VALID_ARGS = frozenset(("supported_kubernetes_versions",))
+    _VALID_ARGS = frozenset(("supported_kubernetes_versions", "pinned_chart_versions"))
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         task_vars = task_vars or {}
         validation, args = self.validate_argument_spec(argument_spec={
             "supported_kubernetes_versions": {"type": "list", "elements": "str", "required": True},
+            "pinned_chart_versions": {"type": "dict", "default": {}},
         })
         hostvars = task_vars["hostvars"]
         groups = dict((name, list(members)) for name, members in task_vars["groups"].items())
@@ -33,7 +35,7 @@ class ActionModule(ActionBase):
         broken = []
         for host in groups.get("all", []):
             values = {}
-            for name in CLUSTER_VARS + HOST_VARS:
+            for name in CLUSTER_VARS + CHART_VERSION_VARS + HOST_VARS:
                 try:
                     value = hostvars[host].get(name)
                 except AnsibleError as err:
@@ -43,7 +45,7 @@ class ActionModule(ActionBase):
                 if value is not None:
                     values[name] = value
             hosts[host] = values
-        findings = check_inventory(hosts, groups, args["supported_kubernetes_versions"])
+        findings = check_inventory(hosts, groups, args["supported_kubernetes_versions"], args["pinned_chart_versions"])
         messages = broken + [str(f) for f in findings]
         result.update(changed=False, findings=[f.as_dict() for f in findings], hosts_checked=len(hosts))
         if messages:

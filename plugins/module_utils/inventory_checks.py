@@ -22,8 +22,17 @@ NO_MIG = "none"
 CLUSTER_VARS = (
     "kiln_cluster_name", "kiln_kubernetes_version", "kiln_node_cidr", "kiln_pod_cidr",
     "kiln_service_cidr", "kiln_api_vip", "kiln_api_port", "kiln_offline",
-    "kiln_artifact_mirror_url", "kiln_registry_mirror", "kiln_mig_layouts",
+    "kiln_artifact_mirror_url", "kiln_registry_mirror", "kiln_mig_layouts", "kiln_chart_repository_url",
 )
+# The platform charts Kiln pins (roles/kiln/defaults/main/versions.yml), mirrors and tests; each is read
+# cluster-wide too.
+CHART_VERSION_VARS = (
+    "kiln_argocd_chart_version", "kiln_gpu_operator_chart_version", "kiln_harbor_chart_version",
+    "kiln_istio_chart_version", "kiln_kserve_chart_version", "kiln_kube_prometheus_stack_chart_version",
+    "kiln_velero_chart_version",
+)
+REGISTRY_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$")
+CHART_REPOSITORY_RE = re.compile(r"^(oci|https?)://[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?(/[A-Za-z0-9._/-]*)?$")
 
 
 class Finding(object):
@@ -63,10 +72,11 @@ class InventoryChecker(object):
     groups: group name -> host names, as Ansible's ``groups`` magic variable.
     """
 
-    def __init__(self, hosts, groups, supported_versions):
+    def __init__(self, hosts, groups, supported_versions, pinned_chart_versions=None):
         self.hosts = hosts
         self.groups = groups
         self.supported_versions = list(supported_versions)
+        self.pinned_chart_versions = dict(pinned_chart_versions or {})
         self.findings = []
 
     def add(self, host, variable, problem, fix):
@@ -78,6 +88,8 @@ class InventoryChecker(object):
     def run(self):
         cluster_hosts = self.check_groups()
         cluster = self.check_cluster_vars(cluster_hosts)
+        self.check_registry(cluster)
+        self.check_chart_versions(cluster_hosts)
         self.check_host_names(cluster_hosts)
         addresses = self.check_addresses()
         self.check_networks(cluster, cluster_hosts, addresses)
@@ -161,6 +173,36 @@ class InventoryChecker(object):
             require("kiln_registry_mirror", lambda v: isinstance(v, str) and v and " " not in v,
                     "a registry host name", "set kiln_registry_mirror to the site registry (offline mode needs it)")
         return cluster
+
+    # -- site registry and chart mirror ------------------------------------
+    def check_registry(self, cluster):
+        mirror = cluster.get("kiln_registry_mirror")
+        if mirror not in (None, "") and not (isinstance(mirror, str) and REGISTRY_RE.match(mirror)):
+            self.add(CLUSTER, "kiln_registry_mirror", "is %r, not a registry host name with an optional port" % (mirror,),
+                     "set kiln_registry_mirror to host[:port] of the site registry, e.g. registry.example.internal:5000 "
+                     "(no scheme, no path)")
+        charts = cluster.get("kiln_chart_repository_url")
+        if charts not in (None, "") and not (isinstance(charts, str) and CHART_REPOSITORY_RE.match(charts)):
+            self.add(CLUSTER, "kiln_chart_repository_url", "is %r, not a chart repository URL" % (charts,),
+                     "set kiln_chart_repository_url to oci://<registry>/<path> or https://<host>/<path>, "
+                     "or leave it empty to skip the chart installs")
+        registries = self.group("site_registry")
+        if len(registries) > 1:
+            self.add("group site_registry", "site_registry", "has %d hosts (%s); Kiln runs one bootstrap registry"
+                     % (len(registries), ", ".join(registries)), "keep one host in the site_registry group")
+        if registries and mirror in (None, ""):
+            self.add(CLUSTER, "kiln_registry_mirror", "is not set, but %s runs the site registry" % registries[0],
+                     "set kiln_registry_mirror to %s:<kiln_registry_port> (how nodes reach it)" % registries[0])
+
+    def check_chart_versions(self, cluster_hosts):
+        for name, pinned in sorted(self.pinned_chart_versions.items()):
+            wrong = [(h, self.hosts.get(h, {}).get(name)) for h in cluster_hosts]
+            wrong = [(h, v) for h, v in wrong if v is not None and str(v) != str(pinned)]
+            fix = "remove the override (the chart mirror is seeded with %s from the bundle)" % pinned
+            if wrong and len(wrong) == len(cluster_hosts) and len(set(repr(v) for _, v in wrong)) == 1:
+                wrong = [(CLUSTER, wrong[0][1])]
+            for host, value in wrong:
+                self.add(host, name, "is %r, but Kiln pins, mirrors and tests %s" % (value, pinned), fix)
 
     # -- hosts ------------------------------------------------------------
     def check_host_names(self, cluster_hosts):
@@ -357,6 +399,6 @@ class InventoryChecker(object):
                          "change the layout in kiln_mig_layouts or choose another for this node")
 
 
-def check_inventory(hosts, groups, supported_versions):
+def check_inventory(hosts, groups, supported_versions, pinned_chart_versions=None):
     """Runs every check; returns the list of findings (empty when the inventory is good)."""
-    return InventoryChecker(hosts, groups, supported_versions).run()
+    return InventoryChecker(hosts, groups, supported_versions, pinned_chart_versions).run()

@@ -142,6 +142,111 @@ def test_pod_security_is_enforced_in_the_environments(converged):
     assert proc.returncode != 0 and "violates PodSecurity" in proc.stderr, proc.stdout + proc.stderr
 
 
+# --- the air-gap path: site registry, chart mirror, containerd's mirror drop-ins -------------------------------
+
+SITE_REGISTRY_CA = os.path.join(REPO, ".lab", "site-registry", "ca.crt")
+
+
+def _lab_inventory_var(name):
+    import yaml
+    with open(os.path.join(REPO, "inventories", "lab", "hosts.yml")) as handle:
+        return yaml.safe_load(handle)["all"]["vars"][name]
+
+
+def _registry_get(path):
+    import ssl
+    import urllib.request
+    context = ssl.create_default_context(cafile=SITE_REGISTRY_CA)
+    url = "https://%s%s" % (_lab_inventory_var("kiln_registry_mirror"), path)
+    with urllib.request.urlopen(url, context=context, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def test_the_site_registry_serves_the_bundle_over_tls_from_its_own_ca(converged):
+    """The lab's registry host runs the bundle's registry build; mirror seeding put the platform images under the
+    mirror projects containerd asks for, and the charts under the chart mirror (verified with Kiln's CA only)."""
+    assert oct(os.stat(SITE_REGISTRY_CA).st_mode & 0o777) == "0o644"
+    repositories = set(_registry_get("/v2/_catalog?n=1000")["repositories"])
+    assert {"dockerhub/cloudnativelabs/kube-router", "dockerhub/library/registry"} <= repositories, repositories
+    assert {"charts/velero", "charts/argo-cd", "charts/kube-prometheus-stack"} <= repositories, repositories
+    assert _registry_get("/v2/charts/velero/tags/list")["tags"] == [_pinned("kiln_velero_chart_version")]
+    # Every node trusts the registry's CA through the system store, as containerd and Helm read it.
+    for node in NODES:
+        _node_sh(node, "curl -sf https://%s/v2/ >/dev/null" % _lab_inventory_var("kiln_registry_mirror"))
+
+
+def _pinned(name):
+    import yaml
+    with open(os.path.join(REPO, "roles", "kiln", "defaults", "main", "versions.yml")) as handle:
+        return str(yaml.safe_load(handle)[name])
+
+
+def test_platform_images_are_pulled_through_the_mirror_not_side_loaded(converged):
+    """kube-router (NetworkPolicy) runs on every node from docker.io/cloudnativelabs/kube-router, which no node
+    imported: containerd resolved it through hosts.toml to the site registry, whose log shows each pull."""
+    ref = "docker.io/cloudnativelabs/kube-router:v" + _pinned("kiln_kube_router_version")
+    pods = json.loads(kubectl("get", "pods", "-n", "kube-system", "-l", "app.kubernetes.io/name=kiln-kube-router",
+                              "-o", "json"))["items"]
+    assert sorted(p["spec"]["nodeName"] for p in pods) == sorted(NODES)
+    for pod in pods:
+        assert all(c["ready"] for c in pod["status"]["containerStatuses"]), pod["status"]
+        assert pod["status"]["containerStatuses"][0]["image"] == ref
+    for node in NODES:
+        hosts_toml = _node_sh(node, "cat /etc/containerd/certs.d/docker.io/hosts.toml")
+        assert "https://%s/v2/dockerhub" % _lab_inventory_var("kiln_registry_mirror") in hosts_toml
+        assert not _node_sh(node, "ls /var/lib/kiln/images 2>/dev/null | grep -i kube-router || true").strip()
+    pulls = _node_sh("registry", "journalctl -u kiln-registry --no-pager -o cat | "
+                                 "grep -c 'GET /v2/dockerhub/cloudnativelabs/kube-router/manifests/' || true")
+    assert int(pulls.strip()) >= len(NODES), pulls
+
+
+def _restricted_pod(name, namespace, command, node="gpu1", restart="Never"):
+    """A netcheck pod that Pod Security's restricted level admits."""
+    pod = _pod(name, node, command, restart)
+    pod["metadata"]["namespace"] = namespace
+    pod["spec"]["securityContext"] = {"runAsNonRoot": True, "runAsUser": 65534,
+                                      "seccompProfile": {"type": "RuntimeDefault"}}
+    pod["spec"]["containers"][0]["securityContext"] = {"allowPrivilegeEscalation": False,
+                                                       "capabilities": {"drop": ["ALL"]}}
+    return pod
+
+
+def _probe_in(namespace, name, node, url):
+    kubectl("apply", "-f", "-", stdin=json.dumps(_restricted_pod(name, namespace, ["get", url], node)))
+    phase = _wait(name + " to finish", lambda: kubectl("get", "pod", "-n", namespace, name, "-o",
+                                                        "jsonpath={.status.phase}").strip() in ("Succeeded", "Failed")
+                  and kubectl("get", "pod", "-n", namespace, name, "-o", "jsonpath={.status.phase}").strip())
+    logs = kubectl("logs", "-n", namespace, name, check=False)
+    kubectl("delete", "pod", "-n", namespace, name, "--wait=false")
+    return phase, logs
+
+
+def test_network_policies_are_enforced(converged):
+    """cluster_security's default-deny and allows, enforced by kube-router (role network_policy): a server in the
+    dev environment answers its own namespace and monitoring (allowed), not staging (its egress is denied) nor
+    an unmanaged namespace (dev's ingress is denied), on the same node and across nodes."""
+    unmanaged = "kiln-np-probe"
+    kubectl("create", "namespace", unmanaged, check=False)
+    server = _restricted_pod("np-server", "dev", ["serve", ":8080"], node="gpu1", restart="Always")
+    kubectl("apply", "-f", "-", stdin=json.dumps(server))
+    ip = _wait("np-server running", lambda: kubectl("get", "pod", "-n", "dev", "np-server", "-o",
+                                                    "jsonpath={.status.phase}/{.status.podIP}").strip().partition(
+                                                        "Running/")[2])
+    url = "http://%s:8080/" % ip
+    try:
+        results = {}
+        for namespace, node in (("dev", "gpu2"), ("monitoring", "gpu1"), ("staging", "gpu2"), (unmanaged, "gpu1")):
+            results[namespace] = _probe_in(namespace, "np-client-" + node, node, url)
+        assert results["dev"] == ("Succeeded", "np-server\n"), results
+        assert results["monitoring"] == ("Succeeded", "np-server\n"), results
+        # Dropped or rejected by the firewall: the request never reaches the server.
+        for denied in ("staging", unmanaged):
+            assert results[denied][0] == "Failed" and "np-server" not in results[denied][1], results
+    finally:
+        kubectl("delete", "pod", "-n", "dev", "np-server", "--wait=false")
+        kubectl("delete", "namespace", unmanaged, "--wait=false")
+
+
 def test_helm_from_the_bundle_is_on_the_first_control_plane(converged):
     """The chart installs run Helm on cp1: the platform layer put the bundle's pinned build there."""
     import yaml

@@ -161,6 +161,20 @@ CASES = [
                           lambda d: d["kiln_mig_layouts"].__setitem__("h100-balanced", ["3g.40gb", "3g.40gb", "1g.10gb"])),
      # hgx1-3 use h100-balanced on GPUs 0-5; hgx4 overrides it with h100-7x1g.
      [("hgx%d" % i, "kiln_gpu.mig (layout h100-balanced on GPU 0, 1, 2, 3, 4, 5)", None) for i in (1, 2, 3)]),
+    ("registry mirror with a scheme",
+     lambda inv: inv.set_var("group_vars/all/cluster.yml", "kiln_registry_mirror", "https://harbor.example.internal"),
+     [(CLUSTER, "kiln_registry_mirror",
+       "is 'https://harbor.example.internal', not a registry host name with an optional port")]),
+    ("chart mirror that is not a URL",
+     lambda inv: inv.set_var("group_vars/all/platform.yml", "kiln_chart_repository_url", "harbor.example.internal/charts"),
+     [(CLUSTER, "kiln_chart_repository_url", "is 'harbor.example.internal/charts', not a chart repository URL")]),
+    ("unknown chart version",
+     lambda inv: inv.set_var("group_vars/all/platform.yml", "kiln_velero_chart_version", "9.9.9"),
+     [(CLUSTER, "kiln_velero_chart_version", "is '9.9.9', but Kiln pins, mirrors and tests 10.1.0")]),
+    ("two site registries",
+     lambda inv: inv.hosts(lambda g: g.__setitem__("site_registry", {"hosts": {
+         "reg1": {"ansible_host": "10.20.0.6"}, "reg2": {"ansible_host": "10.20.0.7"}}})),
+     [("group site_registry", "site_registry", "has 2 hosts (reg1, reg2); Kiln runs one bootstrap registry")]),
     ("unknown gpu model",
      lambda inv: inv.set_var("host_vars/hgx2.yml", "kiln_gpu", {
          "model": "NVIDIA B300", "count": 8, "mig": {"layout": "h100-2x3g"}}),

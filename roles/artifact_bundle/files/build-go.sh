@@ -12,6 +12,12 @@ module=${1:?module path} version=${2:?version without v} out=${3:?output directo
 shift 3
 (($#)) || { echo "build-go.sh: name at least one PACKAGE=BINARY" >&2; exit 2; }
 
+# The module proxy alone: a refused module fails here instead of falling back
+# to its version control host.
+proxy=$(go env GOPROXY)
+proxy=${proxy%%,direct}
+export GOPROXY=${proxy%%|direct}
+
 work="${KILN_CACHE:-$HOME/.cache/kiln}/build/$(echo "$module" | tr '/' '_')-v${version}"
 mkdir -p "$work" "$out"
 cd "$work"
