@@ -64,10 +64,16 @@ def _write_tls(directory):
              "registry.crt": cert.public_bytes(serialization.Encoding.PEM),
              "registry.key": key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                                serialization.NoEncryption())}
+    # The CA alone in its own directory: the layout skopeo's --cert-dir reads (a stray *.key there is taken
+    # for a client certificate's).
+    paths = {}
     for name, data in files.items():
-        with open(os.path.join(directory, name), "wb") as handle:
+        sub = os.path.join(directory, "ca" if name == "ca.crt" else "server")
+        os.makedirs(sub, exist_ok=True)
+        paths[name] = os.path.join(sub, name)
+        with open(paths[name], "wb") as handle:
             handle.write(data)
-    return {name: os.path.join(directory, name) for name in files}
+    return paths
 
 
 def _free_port():

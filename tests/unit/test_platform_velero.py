@@ -46,7 +46,18 @@ def test_backups_go_to_the_site_object_store_with_the_openbao_credential(rendere
         values = yaml.safe_load(handle)
     assert values["credentials"] == {"useSecret": True, "existingSecret": "cloud-credentials"}
     assert values["configuration"]["backupStorageLocation"] == []
-    assert values["initContainers"][0]["image"] == "velero/velero-plugin-for-aws:v1.12.2"
+    assert values["initContainers"][0]["image"] == "docker.io/velero/velero-plugin-for-aws:v1.14.3"
+
+
+def test_the_chart_runs_the_served_velero_release_and_its_crds(rendered):
+    """Chart 10.1.0 ships Velero 1.16.2, which the module proxy does not serve: the values run 1.18.3 (the bundle's
+    build) and the chart's CRD hook applies 1.18.3's CRDs with Kubernetes' kubectl image (the chart's default
+    bitnami/kubectl is no longer published)."""
+    with open(os.path.join(str(rendered[0].render_dir), "values", "velero", "velero.yaml")) as handle:
+        values = yaml.safe_load(handle)
+    assert values["image"] == {"repository": "docker.io/velero/velero", "tag": "v1.18.3"}
+    assert values["upgradeCRDs"] is True
+    assert values["kubectl"]["image"] == {"repository": "registry.k8s.io/kubectl", "tag": "v1.36.3"}
 
 
 def test_schedules_come_from_the_inventory(rendered):
