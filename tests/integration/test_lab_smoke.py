@@ -217,13 +217,7 @@ def _restricted_pod(name, namespace, command, node="gpu1", restart="Never"):
 
 
 def _probe_in(namespace, name, node, url):
-    kubectl("apply", "-f", "-", stdin=json.dumps(_restricted_pod(name, namespace, ["get", url], node)))
-    phase = _wait(name + " to finish", lambda: kubectl("get", "pod", "-n", namespace, name, "-o",
-                                                        "jsonpath={.status.phase}").strip() in ("Succeeded", "Failed")
-                  and kubectl("get", "pod", "-n", namespace, name, "-o", "jsonpath={.status.phase}").strip())
-    logs = kubectl("logs", "-n", namespace, name, check=False)
-    kubectl("delete", "pod", "-n", namespace, name, "--wait=false")
-    return phase, logs
+    return _run_to_end(_restricted_pod(name, namespace, ["get", url], node))
 
 
 @needs_site_registry
@@ -356,14 +350,20 @@ def _pod(name, node, command, restart="Never"):
                                      "args": command}]}}
 
 
-def _run_probe(name, node, command):
-    kubectl("apply", "-f", "-", stdin=json.dumps(_pod(name, node, command)))
-    phase = _wait(name + " to finish", lambda: kubectl("get", "pod", "-n", NAMESPACE, name, "-o",
+def _run_to_end(pod):
+    """Creates a pod, waits until it has run to the end, deletes it; returns (phase, logs)."""
+    name, namespace = pod["metadata"]["name"], pod["metadata"]["namespace"]
+    kubectl("apply", "-f", "-", stdin=json.dumps(pod))
+    phase = _wait(name + " to finish", lambda: kubectl("get", "pod", "-n", namespace, name, "-o",
                                                         "jsonpath={.status.phase}").strip() in ("Succeeded", "Failed")
-                  and kubectl("get", "pod", "-n", NAMESPACE, name, "-o", "jsonpath={.status.phase}").strip())
-    logs = kubectl("logs", "-n", NAMESPACE, name, check=False)
-    kubectl("delete", "pod", "-n", NAMESPACE, name, "--wait=false")
+                  and kubectl("get", "pod", "-n", namespace, name, "-o", "jsonpath={.status.phase}").strip())
+    logs = kubectl("logs", "-n", namespace, name, check=False)
+    kubectl("delete", "pod", "-n", namespace, name, "--wait=false")
     return phase, logs
+
+
+def _run_probe(name, node, command):
+    return _run_to_end(_pod(name, node, command))
 
 
 def test_pods_reach_each_other_across_nodes_and_through_a_service(converged):
