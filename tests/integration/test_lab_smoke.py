@@ -145,9 +145,9 @@ def test_pod_security_is_enforced_in_the_environments(converged):
 # --- the air-gap path: site registry, chart mirror, containerd's mirror drop-ins -------------------------------
 
 SITE_REGISTRY_CA = os.path.join(REPO, ".lab", "site-registry", "ca.crt")
-# The lab's site registry is opt-in (lab/lab.py, LAB_SITE_REGISTRY=1) until this test runs it by default.
-needs_site_registry = pytest.mark.skipif(os.environ.get("LAB_SITE_REGISTRY") != "1",
-                                         reason="the lab runs without its site registry (LAB_SITE_REGISTRY=1 adds it)")
+# The lab has its site registry unless LAB_SITE_REGISTRY=0 (lab/lab.py).
+needs_site_registry = pytest.mark.skipif(os.environ.get("LAB_SITE_REGISTRY", "1") == "0",
+                                         reason="the lab runs without its site registry (LAB_SITE_REGISTRY=0)")
 
 
 def _lab_inventory_var(name):
@@ -216,34 +216,55 @@ def _restricted_pod(name, namespace, command, node="gpu1", restart="Never"):
     return pod
 
 
-def _probe_in(namespace, name, node, url):
-    return _run_to_end(_restricted_pod(name, namespace, ["get", url], node))
+def _fetch_from(namespace, client, url):
+    """One HTTP GET from a running client pod; the body, or None when the request failed (refused, timed out)."""
+    proc = subprocess.run(["podman", "exec", "-i", os.environ.get("LAB_NAME", "kiln-lab") + "-cp1", "kubectl",
+                           "--kubeconfig", "/etc/kubernetes/admin.conf", "exec", "-n", namespace, client, "--",
+                           "/netcheck", "get", url], capture_output=True, text=True, check=False)
+    return proc.stdout if proc.returncode == 0 else None
 
 
 @needs_site_registry
 def test_network_policies_are_enforced(converged):
     """cluster_security's default-deny and allows, enforced by kube-router (role network_policy): a server in the
     dev environment answers its own namespace and monitoring (allowed), not staging (its egress is denied) nor
-    an unmanaged namespace (dev's ingress is denied), on the same node and across nodes."""
+    an unmanaged namespace (dev's ingress is denied), on the same node and across nodes.
+
+    The clients are long-running pods, probed with `kubectl exec`: kube-router adds a new pod's address to the
+    policies' address sets a moment after the pod starts (a pod that fetches as it starts is denied by the
+    allow rules it is not in yet). The proof waits for the policies to have converged (the allowed fetches
+    answer and the unmanaged one is refused, in one round), then checks the denied ones again."""
     unmanaged = "kiln-np-probe"
     kubectl("create", "namespace", unmanaged, check=False)
-    server = _restricted_pod("np-server", "dev", ["serve", ":8080"], node="gpu1", restart="Always")
-    kubectl("apply", "-f", "-", stdin=json.dumps(server))
-    ip = _wait("np-server running", lambda: kubectl("get", "pod", "-n", "dev", "np-server", "-o",
-                                                    "jsonpath={.status.phase}/{.status.podIP}").strip().partition(
-                                                        "Running/")[2])
-    url = "http://%s:8080/" % ip
+    clients = {"dev": "gpu2", "monitoring": "gpu1", "staging": "gpu2", unmanaged: "gpu1"}
+    pods = [_restricted_pod("np-server", "dev", ["serve", ":8080"], node="gpu1", restart="Always")]
+    pods += [_restricted_pod("np-client", ns, ["serve", ":8081"], node=node, restart="Always")
+             for ns, node in clients.items()]
     try:
-        results = {}
-        for namespace, node in (("dev", "gpu2"), ("monitoring", "gpu1"), ("staging", "gpu2"), (unmanaged, "gpu1")):
-            results[namespace] = _probe_in(namespace, "np-client-" + node, node, url)
-        assert results["dev"] == ("Succeeded", "np-server\n"), results
-        assert results["monitoring"] == ("Succeeded", "np-server\n"), results
-        # Dropped or rejected by the firewall: the request never reaches the server.
+        for pod in pods:
+            kubectl("apply", "-f", "-", stdin=json.dumps(pod))
+        for ns in clients:
+            kubectl("wait", "--for=condition=Ready", "pod/np-client", "-n", ns, "--timeout=120s")
+        ip = _wait("np-server running", lambda: kubectl("get", "pod", "-n", "dev", "np-server", "-o",
+                                                        "jsonpath={.status.phase}/{.status.podIP}").strip().partition(
+                                                            "Running/")[2])
+        url = "http://%s:8080/" % ip
+        allowed = ("dev", "monitoring")
+
+        def converged_round():
+            results = {ns: _fetch_from(ns, "np-client", url) for ns in allowed + (unmanaged,)}
+            return results if all(results[ns] == "np-server\n" for ns in allowed) and results[unmanaged] is None \
+                else None
+
+        _wait("the policies to allow dev and monitoring and deny an unmanaged namespace", converged_round, timeout=120)
+        # Converged: the denied stay denied (the request never reaches the server), the allowed stay allowed.
         for denied in ("staging", unmanaged):
-            assert results[denied][0] == "Failed" and "np-server" not in results[denied][1], results
+            assert _fetch_from(denied, "np-client", url) is None, denied
+        for ns in allowed:
+            assert _fetch_from(ns, "np-client", url) == "np-server\n", ns
     finally:
-        kubectl("delete", "pod", "-n", "dev", "np-server", "--wait=false")
+        for pod in pods:
+            kubectl("delete", "pod", "-n", pod["metadata"]["namespace"], pod["metadata"]["name"], "--wait=false")
         kubectl("delete", "namespace", unmanaged, "--wait=false")
 
 
