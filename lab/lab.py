@@ -26,8 +26,6 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STATE_DIR = os.path.join(REPO, ".lab")
@@ -214,37 +212,58 @@ def s3_binary():
     return S3_BINARY
 
 
+S3_CREDENTIALS = os.path.join(STATE_DIR, "s3", "credentials.json")
+
+
+def s3_credentials():
+    """The lab store's access key for Velero, made once per lab (0600, lab state like OpenBao's): the lab
+    stands in for the site's store administrator, who issues a key; the lab inventory hands it to Kiln as the
+    data of OpenBao's velero/s3 secret (kiln_openbao_credentials), as a site does from a vault-encrypted file."""
+    if not os.path.exists(S3_CREDENTIALS):
+        import secrets
+        os.makedirs(os.path.dirname(S3_CREDENTIALS), mode=0o700, exist_ok=True)
+        credentials = {"access_key": "KILNLAB" + secrets.token_hex(7).upper(), "secret_key": secrets.token_hex(20)}
+        descriptor = os.open(S3_CREDENTIALS, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            json.dump(credentials, handle)
+    with open(S3_CREDENTIALS) as handle:
+        return json.load(handle)
+
+
+def weed_shell(name, ip, commands):
+    """SeaweedFS's admin shell on the registry host; commands on stdin (never in a process's arguments)."""
+    return sh("podman", "exec", "-i", name, "/usr/local/bin/weed", "shell", "-master=%s:9333" % ip,
+              check=False, input_text=commands + "\n")
+
+
 def start_s3(node):
     """SeaweedFS (master, volume, filer and S3 gateway in one process) as a transient systemd unit on the
-    registry host, then the backup bucket. No identities are configured: the store accepts any signed request,
-    so the keys Kiln generates in OpenBao for Velero work as they would against a site's store."""
+    registry host, with one identity (s3_credentials) allowed everything, then the backup bucket."""
     name = PREFIX + node["name"]
     unit = "kiln-lab-s3"
+    config = {"identities": [{"name": "kiln-lab-velero", "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+                              "credentials": [{"accessKey": s3_credentials()["access_key"],
+                                               "secretKey": s3_credentials()["secret_key"]}]}]}
     if sh("podman", "exec", name, "systemctl", "is-active", "--quiet", unit, check=False).returncode != 0:
         sh("podman", "cp", s3_binary(), name + ":/usr/local/bin/weed")
         sh("podman", "exec", name, "systemctl", "reset-failed", unit, check=False)
-        sh("podman", "exec", name, "mkdir", "-p", "/var/lib/kiln-lab-s3")
+        sh("podman", "exec", "-i", name, "sh", "-c", "umask 077 && mkdir -p /var/lib/kiln-lab-s3 /etc/kiln-lab-s3 "
+           "&& cat > /etc/kiln-lab-s3/s3.json", input_text=json.dumps(config))
         sh("podman", "exec", name, "systemd-run", "--unit", unit, "--property=Restart=on-failure",
-           "/usr/local/bin/weed", "server", "-s3", "-s3.port=%d" % S3_PORT, "-ip=" + node["ip"],
-           "-ip.bind=" + node["ip"], "-dir=/var/lib/kiln-lab-s3", "-master.telemetry=false",
-           "-volume.max=0")
-    url = "http://%s:%d/%s" % (node["ip"], S3_PORT, S3_BUCKET)
+           "/usr/local/bin/weed", "server", "-s3", "-s3.port=%d" % S3_PORT, "-s3.config=/etc/kiln-lab-s3/s3.json",
+           "-ip=" + node["ip"], "-ip.bind=" + node["ip"], "-dir=/var/lib/kiln-lab-s3", "-master.telemetry=false",
+           # Small volumes and a fixed count: the default (30 GB volumes, a count from free disk) leaves a
+           # lab disk no writable volume for a new bucket.
+           "-master.volumeSizeLimitMB=64", "-volume.max=64")
     deadline = time.time() + 90
     while True:
-        # PUT on an existing bucket answers 409 (BucketAlreadyExists/OwnedByYou): both mean it is there.
-        request = urllib.request.Request(url, method="PUT")
-        try:
-            # Straight to the lab host, never through a proxy from the environment.
-            with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(request, timeout=5):
-                return
-        except urllib.error.HTTPError as error:
-            if error.code == 409:
-                return
-            problem = "HTTP %d" % error.code
-        except OSError as error:
-            problem = str(error)
+        listing = weed_shell(name, node["ip"], "s3.bucket.list")
+        if listing.returncode == 0 and S3_BUCKET in listing.stdout:
+            return
+        weed_shell(name, node["ip"], "s3.bucket.create -name " + S3_BUCKET)
         if time.time() > deadline:
-            sys.exit("lab: the S3 store on %s did not create bucket %s: %s" % (node["name"], S3_BUCKET, problem))
+            sys.exit("lab: the S3 store on %s did not create bucket %s: %s" % (node["name"], S3_BUCKET,
+                                                                              (listing.stdout + listing.stderr)[-500:]))
         time.sleep(2)
 
 
@@ -294,6 +313,7 @@ def down():
     # OpenBao's CA and encrypted init result belong to the removed nodes.
     shutil.rmtree(os.path.join(STATE_DIR, "openbao"), ignore_errors=True)
     shutil.rmtree(os.path.join(STATE_DIR, "site-registry"), ignore_errors=True)
+    shutil.rmtree(os.path.dirname(S3_CREDENTIALS), ignore_errors=True)
     print(json.dumps({"lab": "down", "removed": names}))
 
 

@@ -4,10 +4,12 @@
 First the artifact bundle (cached: seconds to confirm nothing needs building;
 a cold build is timed only with BENCH_BUNDLE_COLD=1, which empties the cache
 first and takes about 1.5 hours on 2 cores). Then from no lab: lab-up, each
-layer's first converge, the seconds from bare nodes until every node is Ready
-(the end of the first verify.yml, which passes only then), each layer's rerun (seconds and
-changed count), a whole-site rerun, and scale-out: the last worker removed and
-added back with scale.yml. The lab is removed at the end. Figures, not
+layer's first converge (the site registry and the platform layer included),
+the seconds from bare nodes until every node is Ready (the end of the first
+verify.yml, which passes only then), each layer's rerun (seconds and changed
+count), a whole-site rerun, the Velero drill (backup seconds; restore-test.yml
+seconds, the RTO; the backup's age when restored, the RPO of a backup taken
+just then), and scale-out: the last worker removed and added back with scale.yml. The lab is removed at the end. Figures, not
 assertions: compare them across changes.
 """
 
@@ -18,10 +20,12 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lab_tools import REPO, lab, playbook, total_changed  # noqa: E402
+from lab_tools import REPO, lab, playbook, total_changed, velero_drill  # noqa: E402
 
-LAYERS = [("preflight", "playbooks/preflight.yml"), ("nodes", "playbooks/nodes.yml"),
-          ("kubernetes", "playbooks/kubernetes.yml"), ("verify", "playbooks/verify.yml")]
+LAYERS = [("preflight", "playbooks/preflight.yml"), ("registry", "playbooks/registry.yml"),
+          ("nodes", "playbooks/nodes.yml"), ("kubernetes", "playbooks/kubernetes.yml"),
+          ("verify", "playbooks/verify.yml"), ("platform", "playbooks/platform.yml")]
+SITE_REGISTRY = os.environ.get("LAB_SITE_REGISTRY", "1") != "0"
 
 
 def emit(**record):
@@ -57,6 +61,12 @@ def main():
                     emit(measure="bare_to_all_ready", seconds=round(time.monotonic() - bare, 1), nodes=nodes)
         seconds, recap, _ = playbook("site.yml", "bench-site-rerun")
         emit(measure="converge", layer="site", run="rerun", seconds=round(seconds, 1), changed=total_changed(recap))
+        if SITE_REGISTRY:  # Velero installs from the lab's chart mirror and backs up to its S3 store
+            drill = velero_drill("kiln-bench-backup", "gpu1", "bench-velero")
+            emit(measure="backup_restore_drill", backup_seconds=round(drill["backup_seconds"], 1),
+                 restore_seconds=round(drill.get("restore_seconds", 0), 1),
+                 backup_age_at_restore_seconds=round(drill.get("backup_age_at_restore", 0), 1),
+                 restored=drill.get("restored") == drill["token"])
         last = "gpu%d" % (nodes - int(os.environ.get("LAB_CONTROL_PLANES", "1")))
         playbook("playbooks/remove-node.yml", "bench-remove", "-e", "kiln_remove_nodes=" + last,
                  "-e", "kiln_remove_confirm=yes")

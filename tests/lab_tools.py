@@ -1,10 +1,12 @@
 """Helpers shared by the lab smoke test and the benchmarks: drive the lab and
 ansible-playbook, and read PLAY RECAP totals from a run's output."""
 
+import json
 import os
 import re
 import subprocess
 import time
+import uuid
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 LAB_INVENTORY = os.path.join(REPO, "inventories", "lab")
@@ -88,3 +90,109 @@ def openbao_admin_client(address):
     else:
         client.token = openbao_vault_file("init.vault")["root_token"]
     return client
+
+
+def wait_for(what, probe, timeout=180):
+    """probe() until it returns something true (returned), or AssertionError after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for " + what)
+        time.sleep(3)
+
+
+def lab_inventory_var(name):
+    """A variable lab/lab.py wrote into the lab inventory (inventories/lab/hosts.yml, all.vars)."""
+    import yaml
+    with open(os.path.join(LAB_INVENTORY, "hosts.yml")) as handle:
+        return yaml.safe_load(handle)["all"]["vars"][name]
+
+
+def pinned(name):
+    """A pin of roles/kiln/defaults/main/versions.yml."""
+    import yaml
+    with open(os.path.join(REPO, "roles", "kiln", "defaults", "main", "versions.yml")) as handle:
+        return str(yaml.safe_load(handle)[name])
+
+
+def s3_entries(path):
+    """Names in a folder of the lab's S3 bucket (lab/lab.py), read with SeaweedFS's admin shell on the registry
+    host: the store takes only signed requests, and the test holds no key."""
+    proc = subprocess.run(["podman", "exec", "-i", os.environ.get("LAB_NAME", "kiln-lab") + "-registry",
+                           "/usr/local/bin/weed", "shell", "-master=%s:9333" % lab_inventory_var(
+                               "kiln_velero_s3_url").split("//")[1].split(":")[0]],
+                          input="fs.ls /buckets/%s/%s\n" % (lab_inventory_var("kiln_velero_s3_bucket"), path.strip("/")),
+                          capture_output=True, text=True, check=False)
+    return [line.strip() for line in proc.stdout.splitlines() if line.strip() and not line.startswith(">")]
+
+
+def _velero_get(kind, name):
+    return json.loads(kubectl("get", kind, "-n", "velero", name, "-o", "json"))
+
+
+def velero_drill(namespace, node, log_prefix="velero-drill"):
+    """The backup and restore drill, as an operator runs it: a pod writes a random token into its volume in
+    namespace; a Velero Backup of the namespace (file-system backup of the volume by the node agent); the
+    namespace is deleted; playbooks/restore-test.yml restores the newest backup into its scratch namespace
+    (kept); the token is read back there. Returns what the caller asserts on and the drill's figures."""
+    token = uuid.uuid4().hex
+    kubectl("create", "namespace", namespace, check=False)
+    # A pod the restricted Pod Security level admits, on Velero's own image (it has a shell).
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "data-holder", "namespace": namespace},
+           "spec": {"nodeName": node, "tolerations": [{"operator": "Exists"}],
+                    "securityContext": {"runAsNonRoot": True, "runAsUser": 65534,
+                                        "seccompProfile": {"type": "RuntimeDefault"}},
+                    "volumes": [{"name": "data", "emptyDir": {}}],
+                    "containers": [{"name": "holder", "image": "docker.io/velero/velero:v" + pinned("kiln_velero_version"),
+                                    "command": ["/bin/sh", "-c"],
+                                    "args": ["printf %s " + token + " > /data/proof && exec sleep 86400"],
+                                    "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+                                    "securityContext": {"allowPrivilegeEscalation": False,
+                                                        "capabilities": {"drop": ["ALL"]}}}]}}
+    kubectl("apply", "-f", "-", stdin=json.dumps(pod))
+    kubectl("wait", "--for=condition=Ready", "pod/data-holder", "-n", namespace, "--timeout=180s")
+    written = kubectl("exec", "-n", namespace, "data-holder", "--", "cat", "/data/proof")
+    location = wait_for("the backup location to be Available", lambda: _velero_get(
+        "backupstoragelocations.velero.io", "default").get("status", {}).get("phase") == "Available" and "Available")
+
+    backup = "%s-%d" % (namespace, time.time())
+    kubectl("create", "-f", "-", stdin=json.dumps({
+        "apiVersion": "velero.io/v1", "kind": "Backup", "metadata": {"name": backup, "namespace": "velero"},
+        "spec": {"includedNamespaces": [namespace], "defaultVolumesToFsBackup": True,
+                 "storageLocation": "default", "ttl": "2h"}}))
+    started = time.monotonic()
+    ended = ("Completed", "PartiallyFailed", "Failed", "FailedValidation")
+    status = wait_for("backup " + backup + " to end", lambda: (lambda st: st if st.get("phase") in ended else None)(
+        _velero_get("backups.velero.io", backup).get("status", {})), timeout=300)
+    backup_seconds = time.monotonic() - started
+    backed_up_at = time.time()
+    volume_backups = json.loads(kubectl("get", "podvolumebackups.velero.io", "-n", "velero", "-l",
+                                        "velero.io/backup-name=" + backup, "-o", "json"))["items"]
+    prefix = lab_setting("kiln_cluster_name")
+    drill = {"token": token, "written": written, "location": location, "backup": backup, "backup_status": status,
+             "volume_backups": [(v["spec"]["volume"], v.get("status", {}).get("phase")) for v in volume_backups],
+             "backup_objects": s3_entries("%s/backups/%s" % (prefix, backup)),
+             "kopia_objects": s3_entries("%s/kopia/%s" % (prefix, namespace)), "prefix": prefix,
+             "backup_seconds": backup_seconds}
+    if status.get("phase") != "Completed":
+        return drill
+
+    kubectl("delete", "namespace", namespace, "--wait=true", "--timeout=180s")
+    drill["restore_seconds"], _, _ = playbook("playbooks/restore-test.yml", log_prefix + "-restore-test",
+                                              "-e", "velero_restore_test_namespace=" + namespace,
+                                              "-e", "velero_restore_test_keep=true")
+    drill["backup_age_at_restore"] = time.time() - backed_up_at
+    drill["restores"] = [r for r in json.loads(kubectl("get", "restores.velero.io", "-n", "velero", "-l",
+                                                       "kiln.io/restore-test=true", "-o", "json"))["items"]
+                         if r["spec"]["backupName"] == backup]
+    if len(drill["restores"]) == 1:
+        scratch = drill["scratch"] = drill["restores"][0]["metadata"]["name"]
+        try:
+            kubectl("wait", "--for=condition=Ready", "pod/data-holder", "-n", scratch, "--timeout=180s")
+            drill["restored"] = kubectl("exec", "-n", scratch, "data-holder", "-c", "holder", "--", "cat", "/data/proof")
+        finally:
+            kubectl("delete", "namespace", scratch, "--wait=false")
+    return drill

@@ -19,7 +19,8 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))
 from awx_runner import run_job_template  # noqa: E402
 from lab_tools import (OPENBAO_STATE, OUTPUT_DIR, REPO, kubectl, lab, lab_setting, openbao_admin_client, openbao_client,  # noqa: E402
-                       openbao_vault_file, playbook, total_changed)
+                       openbao_vault_file, playbook, total_changed, velero_drill)
+from lab_tools import lab_inventory_var as _lab_inventory_var, pinned as _pinned, wait_for as _wait  # noqa: E402
 
 NAMESPACE = "kiln-smoke"
 PROBE_IMAGE = "kiln.local/netcheck:v1"
@@ -150,12 +151,6 @@ needs_site_registry = pytest.mark.skipif(os.environ.get("LAB_SITE_REGISTRY", "1"
                                          reason="the lab runs without its site registry (LAB_SITE_REGISTRY=0)")
 
 
-def _lab_inventory_var(name):
-    import yaml
-    with open(os.path.join(REPO, "inventories", "lab", "hosts.yml")) as handle:
-        return yaml.safe_load(handle)["all"]["vars"][name]
-
-
 def _registry_get(path):
     import ssl
     import urllib.request
@@ -177,12 +172,6 @@ def test_the_site_registry_serves_the_bundle_over_tls_from_its_own_ca(converged)
     # Every node trusts the registry's CA through the system store, as containerd and Helm read it.
     for node in NODES:
         _node_sh(node, "curl -sf https://%s/v2/ >/dev/null" % _lab_inventory_var("kiln_registry_mirror"))
-
-
-def _pinned(name):
-    import yaml
-    with open(os.path.join(REPO, "roles", "kiln", "defaults", "main", "versions.yml")) as handle:
-        return str(yaml.safe_load(handle)[name])
 
 
 @needs_site_registry
@@ -268,6 +257,25 @@ def test_network_policies_are_enforced(converged):
         kubectl("delete", "namespace", unmanaged, "--wait=false")
 
 
+@needs_site_registry
+def test_velero_backs_up_a_volume_to_the_lab_s3_store_and_restore_test_brings_it_back(converged):
+    """Velero (chart from the lab's chart mirror, images through its registry) backs a namespace up, with the
+    data of a pod volume (file-system backup by the node agent, kopia), to the lab's S3 store; the namespace is
+    deleted; playbooks/restore-test.yml restores the newest backup into its scratch namespace and the data is
+    there (lab_tools.velero_drill, which `make bench` times too)."""
+    drill = velero_drill("kiln-backup-probe", "gpu2", "smoke-velero")
+    assert drill["written"] == drill["token"]
+    assert drill["backup_status"]["phase"] == "Completed", drill["backup_status"]
+    assert drill["volume_backups"] == [("data", "Completed")], drill["volume_backups"]
+    # In the store, under the cluster's prefix: Velero's metadata of the backup and kopia's repository.
+    assert "velero-backup.json" in drill["backup_objects"], drill
+    assert "kopia.repository" in drill["kopia_objects"], drill["kopia_objects"]
+    assert [r["status"]["phase"] for r in drill["restores"]] == ["Completed"], drill["restores"]
+    assert drill["restored"] == drill["token"]
+    print("velero drill: backup %.0f s, restore-test.yml %.0f s, backup age at restore %.0f s"
+          % (drill["backup_seconds"], drill["restore_seconds"], drill["backup_age_at_restore"]))
+
+
 def test_helm_from_the_bundle_is_on_the_first_control_plane(converged):
     """The chart installs run Helm on cp1: the platform layer put the bundle's pinned build there."""
     import yaml
@@ -335,17 +343,6 @@ def test_upgrade_moves_every_node_to_the_pin_then_reruns_with_no_change(converge
     # The pinned site.yml now agrees with the upgraded cluster.
     _, site, output = playbook("site.yml", "site-after-upgrade")
     _assert_no_change(site, "site.yml after the upgrade", output)
-
-
-def _wait(what, probe, timeout=180):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(3)
 
 
 def test_every_node_is_ready_at_the_pinned_version(converged):

@@ -51,13 +51,58 @@ def test_backups_go_to_the_site_object_store_with_the_openbao_credential(rendere
 
 def test_the_chart_runs_the_served_velero_release_and_its_crds(rendered):
     """Chart 10.1.0 ships Velero 1.16.2, which the module proxy does not serve: the values run 1.18.3 (the bundle's
-    build) and the chart's CRD hook applies 1.18.3's CRDs with Kubernetes' kubectl image (the chart's default
-    bitnami/kubectl is no longer published)."""
+    build); 1.18.3's CRDs come from the bundle's velero binary (tasks/main.yml), not the chart's hook, whose
+    kubectl image needs a shell (its default, bitnami/kubectl, is no longer published)."""
     with open(os.path.join(str(rendered[0].render_dir), "values", "velero", "velero.yaml")) as handle:
         values = yaml.safe_load(handle)
     assert values["image"] == {"repository": "docker.io/velero/velero", "tag": "v1.18.3"}
-    assert values["upgradeCRDs"] is True
-    assert values["kubectl"]["image"] == {"repository": "registry.k8s.io/kubectl", "tag": "v1.36.3"}
+    assert values["upgradeCRDs"] is False
+    assert "kubectl" not in values
+    # 1.18 removed --keep-latest-maintenance-jobs (the chart's flag from latestJobsCount): its ConfigMap says it.
+    maintenance = values["configuration"]["repositoryMaintenanceJob"]["repositoryConfigData"]
+    assert maintenance["global"] == {"keepLatestMaintenanceJobs": 3}
+    assert values["configuration"]["repositoryMaintenanceJob"]["latestJobsCount"] is None
+
+
+BUNDLE = os.path.join(os.environ.get("KILN_CACHE", os.path.expanduser("~/.cache/kiln")), "bundle")
+CHART = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "charts", "velero-10.1.0")
+
+
+def _bundle_binary(relative):
+    path = os.path.join(BUNDLE, relative)
+    if not os.path.exists(path):
+        pytest.skip("the bundle has no %s (make bundle)" % relative)
+    return path
+
+
+def test_the_pinned_chart_with_kiln_values_passes_only_flags_the_bundled_velero_knows(rendered):
+    """The upstream chart rendered by Helm with Kiln's values: every flag it passes to Velero's server and node
+    agent is one the bundle's velero accepts (chart 10.1.0 was written for 1.16, whose flags 1.18 changed)."""
+    import re
+    import subprocess
+    helm = _bundle_binary("helm-v%s/helm" % _pin("kiln_helm_version"))
+    velero = _bundle_binary("velero-v%s/velero" % _pin("kiln_velero_version"))
+    values = os.path.join(str(rendered[0].render_dir), "values", "velero", "velero.yaml")
+    manifests = subprocess.run([helm, "template", "velero", CHART, "-n", "velero", "-f", values],
+                               capture_output=True, text=True, check=True).stdout
+    workloads = {doc["metadata"]["name"]: doc for doc in yaml.safe_load_all(manifests)
+                 if doc and doc["kind"] in ("Deployment", "DaemonSet")}
+    assert set(workloads) == {"velero", "node-agent"}
+    assert "--uploader-type" in " ".join(workloads["velero"]["spec"]["template"]["spec"]["containers"][0]["args"])
+    for name, workload in workloads.items():
+        container = workload["spec"]["template"]["spec"]["containers"][0]
+        command = [arg for arg in container["args"] if not arg.startswith("-")]
+        flags = [arg.split("=")[0] for arg in container["args"] if arg.startswith("--")]
+        known = set(re.findall(r"(--[a-z0-9-]+)", subprocess.run(
+            [velero] + command + ["--help"], capture_output=True, text=True, check=True).stdout))
+        assert set(flags) <= known, (name, sorted(set(flags) - known))
+        assert container["image"] == "docker.io/velero/velero:v" + _pin("kiln_velero_version")
+
+
+def _pin(name):
+    with open(os.path.join(os.path.dirname(__file__), "..", "..", "roles", "kiln", "defaults", "main",
+                           "versions.yml")) as handle:
+        return str(yaml.safe_load(handle)[name])
 
 
 def test_schedules_come_from_the_inventory(rendered):
