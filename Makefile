@@ -68,7 +68,9 @@ lab-down:
 	python3 lab/lab.py down
 
 ## Quality gates -------------------------------------------------------------
-test: setup lint syntax molecule pytest
+# Each stage timed; the breakdown is printed at the end (scripts/timed-stages.sh).
+test: setup
+	bash scripts/timed-stages.sh lint syntax molecule pytest
 
 lint: setup
 	yamllint --strict .
@@ -93,7 +95,7 @@ unit: setup
 # Unit tests, the preflight gate end to end, then the lab smoke test
 # (lab-up, site.yml twice asserting changed=0, upgrade.yml, lifecycle, lab-down).
 pytest: setup bundle bundle-upgrade-from
-	pytest tests/unit tests/preflight tests/integration
+	pytest --durations=20 tests/unit tests/preflight tests/integration
 
 # The HA lab (3 control planes + 1 worker): site.yml, then a rerun that must
 # report changed=0, then tests/ha: the API virtual IP's failover and OpenBao's
