@@ -98,6 +98,23 @@ def write_inventory(nodes):
         lines += ["    # No object store without the registry host: Velero stays rendered (placeholder endpoint).",
                   "    kiln_velero_s3_url: https://s3.kiln-lab.example.internal",
                   "    kiln_velero_s3_bucket: %s" % S3_BUCKET]
+    # Values a site writes by hand, here computed for this checkout: the inventory holds data, never a template
+    # (the preflight gate refuses template syntax in inventory values).
+    credentials = list(OPENBAO_CREDENTIALS) + [{"path": "velero/s3", "data": s3_credentials() if registry else
+                                                {"access_key": "none", "secret_key": "none"}}]
+    lines += ["    # OpenBao's CA and vault-encrypted init result stay in the lab's state directory.",
+              "    kiln_openbao_controller_dir: %s" % json.dumps(os.path.join(STATE_DIR, "openbao")),
+              "    kiln_openbao_init_vault_password: %s" % json.dumps(openbao_vault_password()),
+              "    # A site keeps its credentials in OpenBao (data from a vault-encrypted file); the lab generates",
+              "    # stand-ins once, and hands Velero the key its S3 store issued (.lab/s3, 0600).",
+              "    kiln_openbao_credentials:"] + ["      - %s" % json.dumps(c) for c in credentials] + [
+              "    # The upstream CRDs the API server validates Kiln's resources against; Velero's chart brings",
+              "    # its own where the chart mirror installs it.",
+              "    kiln_platform_crd_dir: %s" % json.dumps(os.path.normpath(os.path.join(REPO, "..", "shared",
+                                                                                        "fixtures", "crds"))),
+              "    kiln_platform_crd_excludes: %s" % json.dumps(["velero.io_*"] if registry else []),
+              "    kiln_registry_ca_file: %s" % json.dumps(os.path.join(STATE_DIR, "site-registry", "ca.crt")
+                                                         if registry else "")]
     lines += [
              "    ansible_ssh_private_key_file: %s" % KEY,
              "    # Lab nodes get new host keys on every lab-up.",
@@ -120,8 +137,36 @@ def write_inventory(nodes):
     os.makedirs(os.path.dirname(INVENTORY), exist_ok=True)
     content = "\n".join(lines) + "\n"
     if not os.path.exists(INVENTORY) or open(INVENTORY).read() != content:
-        with open(INVENTORY, "w") as handle:
+        # It holds the lab's vault password and S3 key: owner-only, written whole.
+        descriptor = os.open(INVENTORY + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
             handle.write(content)
+        os.chmod(INVENTORY + ".tmp", 0o600)
+        os.replace(INVENTORY + ".tmp", INVENTORY)
+
+
+# Credentials OpenBao generates once (role openbao, kiln_openbao_credentials): stand-ins for a site's.
+OPENBAO_CREDENTIALS = (
+    {"path": "harbor/admin", "generate": {"password": 32}},
+    {"path": "argocd/admin", "generate": {"password": 32}},
+    {"path": "grafana/admin", "generate": {"password": 32}},
+    {"path": "argocd/repository", "generate": {"username": 16, "password": 32}},
+)
+OPENBAO_VAULT_PASSWORD = os.path.join(STATE_DIR, "openbao", "vault-password")
+
+
+def openbao_vault_password():
+    """The ansible-vault password OpenBao's init result is encrypted with: random, made once per lab (0600)."""
+    if not os.path.exists(OPENBAO_VAULT_PASSWORD):
+        import secrets
+        import string
+        os.makedirs(os.path.dirname(OPENBAO_VAULT_PASSWORD), mode=0o700, exist_ok=True)
+        alphabet = string.ascii_letters + string.digits
+        descriptor = os.open(OPENBAO_VAULT_PASSWORD, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write("".join(secrets.choice(alphabet) for _ in range(40)))
+    with open(OPENBAO_VAULT_PASSWORD) as handle:
+        return handle.read().strip()
 
 
 def node_image():

@@ -1,11 +1,10 @@
 """Action plugin: plan every GPU worker's GPUs on the controller.
 
 Runs entirely on the controller (no module is sent to any host): it reads ``kiln_gpu`` and
-``kiln_mig_layouts`` from the ``hostvars`` of the GPU workers and hands them to
+``kiln_mig_layouts`` untemplated from the ``hostvars`` of the GPU workers and hands them to
 ``module_utils.gpu_cluster_plan``. Documentation: plugins/modules/gpu_cluster_plan.py.
 """
 
-from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.kiln.cluster.plugins.module_utils.gpu_cluster_plan import (
@@ -14,6 +13,7 @@ from ansible_collections.kiln.cluster.plugins.module_utils.gpu_cluster_plan impo
     render_svg,
     render_table,
 )
+from ansible_collections.kiln.cluster.plugins.module_utils.inventory_data import plain, template_paths
 
 
 class ActionModule(ActionBase):
@@ -32,15 +32,19 @@ class ActionModule(ActionBase):
         hosts = list(task_vars["groups"].get(args["group"]) or [])
         intents = {}
         layouts_seen = {}
-        try:
-            for host in hosts:
-                intents[host] = hostvars[host].get("kiln_gpu")
-                layouts = hostvars[host].get("kiln_mig_layouts")
-                if layouts is not None:
-                    layouts_seen.setdefault(repr(layouts), (layouts, []))[1].append(host)
-        except AnsibleError as err:
-            result.update(failed=True, msg="Cannot read the GPU intent of %s: %s" % (host, err))
-            return result
+        for host in hosts:
+            # Untemplated: inventory values are data (the inventory gate refuses template syntax; so does this).
+            raw = hostvars.raw_get(host)
+            for name in ("kiln_gpu", "kiln_mig_layouts"):
+                templates = template_paths(raw.get(name), name)
+                if templates:
+                    result.update(failed=True, msg="%s: %s holds template syntax %r; Kiln reads inventory values as "
+                                  "data (run playbooks/preflight.yml --tags inventory)" % ((host,) + templates[0]))
+                    return result
+            intents[host] = plain(raw.get("kiln_gpu"))
+            if raw.get("kiln_mig_layouts") is not None:
+                layouts = plain(raw["kiln_mig_layouts"])
+                layouts_seen.setdefault(repr(layouts), (layouts, []))[1].append(host)
         if len(layouts_seen) > 1:
             result.update(failed=True, msg="kiln_mig_layouts differs between GPU workers (%s); set it once in "
                           "group_vars/all" % "; ".join(", ".join(sorted(h)) for _, h in layouts_seen.values()))

@@ -9,7 +9,7 @@ Ansible.
 import ipaddress
 import re
 
-from ansible_collections.kiln.cluster.plugins.module_utils.mig_planner import MigPlanError, plan_layout
+from ansible_collections.kiln.cluster.plugins.module_utils.mig_planner import MigPlanError, find_model, plan_layout
 
 CLUSTER = "all hosts"
 CONTROL_PLANE_SIZES = (1, 3, 5)
@@ -23,7 +23,11 @@ CLUSTER_VARS = (
     "kiln_cluster_name", "kiln_kubernetes_version", "kiln_node_cidr", "kiln_pod_cidr",
     "kiln_service_cidr", "kiln_api_vip", "kiln_api_port", "kiln_offline",
     "kiln_artifact_mirror_url", "kiln_registry_mirror", "kiln_mig_layouts", "kiln_chart_repository_url",
+    "kiln_openbao_init_vault_password", "kiln_openbao_pgp_keys", "kiln_openbao_key_shares",
+    "kiln_openbao_key_threshold", "kiln_openbao_revoke_root_token",
 )
+# Shortest ansible-vault password role openbao accepts for its init result.
+VAULT_PASSWORD_MIN = 16
 # The platform charts Kiln pins (roles/kiln/defaults/main/versions.yml), mirrors and tests; each is read
 # cluster-wide too.
 CHART_VERSION_VARS = (
@@ -31,6 +35,8 @@ CHART_VERSION_VARS = (
     "kiln_istio_chart_version", "kiln_kserve_chart_version", "kiln_kube_prometheus_stack_chart_version",
     "kiln_velero_chart_version",
 )
+# A DNS name (labels of letters, digits, '-', '_' for site-internal names) as ansible_host may hold.
+HOST_NAME_RE = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}))*\.?$")
 REGISTRY_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$")
 CHART_REPOSITORY_RE = re.compile(r"^(oci|https?)://[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?(/[A-Za-z0-9._/-]*)?$")
 
@@ -72,8 +78,10 @@ class InventoryChecker(object):
     groups: group name -> host names, as Ansible's ``groups`` magic variable.
     """
 
-    def __init__(self, hosts, groups, supported_versions, pinned_chart_versions=None):
+    def __init__(self, hosts, groups, supported_versions, pinned_chart_versions=None, refused=None):
         self.hosts = hosts
+        # host -> names whose values were refused already (template syntax, vault): not "missing" as well.
+        self.refused = dict((h, set(n)) for h, n in (refused or {}).items())
         self.groups = groups
         self.supported_versions = list(supported_versions)
         self.pinned_chart_versions = dict(pinned_chart_versions or {})
@@ -83,11 +91,16 @@ class InventoryChecker(object):
         self.findings.append(Finding(host, variable, problem, fix))
 
     def group(self, name):
-        return list(self.groups.get(name) or [])
+        members = self.groups.get(name) or []
+        return [m for m in members if isinstance(m, str)] if isinstance(members, (list, tuple)) else []
+
+    def was_refused(self, name, hosts=None):
+        return any(name in self.refused.get(h, ()) for h in (self.refused if hosts is None else hosts))
 
     def run(self):
         cluster_hosts = self.check_groups()
         cluster = self.check_cluster_vars(cluster_hosts)
+        self.check_openbao(cluster)
         self.check_registry(cluster)
         self.check_chart_versions(cluster_hosts)
         self.check_host_names(cluster_hosts)
@@ -123,6 +136,9 @@ class InventoryChecker(object):
         """Cluster-wide variables must be set, typed, and equal on every node."""
         cluster = {}
         for name in CLUSTER_VARS:
+            if self.was_refused(name, cluster_hosts):
+                cluster[name] = None
+                continue
             values = {}
             for host in cluster_hosts:
                 value = self.hosts.get(host, {}).get(name)
@@ -130,7 +146,9 @@ class InventoryChecker(object):
             if len(values) > 1:
                 # Most common value first, so the odd ones out stand out.
                 ordered = sorted(values.values(), key=lambda vh: (-len(vh[1]), repr(vh[0])))
-                spread = "; ".join("%s on %s" % (v, ", ".join(sorted(hs))) for v, hs in ordered)
+                secret = any(word in name for word in ("password", "token", "secret"))
+                spread = "; ".join("%s on %s" % ("(a value)" if secret else v, ", ".join(sorted(hs)))
+                                   for v, hs in ordered)
                 self.add(CLUSTER, name, "differs between nodes (%s)" % spread,
                          "set %s once in group_vars/all" % name)
             cluster[name] = next(iter(values.values()))[0] if values else None
@@ -138,7 +156,8 @@ class InventoryChecker(object):
         def require(name, ok, expected, fix):
             value = cluster.get(name)
             if value is None:
-                self.add(CLUSTER, name, "is not set", fix)
+                if not self.was_refused(name):
+                    self.add(CLUSTER, name, "is not set", fix)
                 return False
             if not ok(value):
                 self.add(CLUSTER, name, "is %r, expected %s" % (value, expected), fix)
@@ -174,10 +193,37 @@ class InventoryChecker(object):
                     "a registry host name", "set kiln_registry_mirror to the site registry (offline mode needs it)")
         return cluster
 
+    # -- OpenBao, the platform layer's first step ---------------------------
+    def check_openbao(self, cluster):
+        """What role openbao asserts only after the node and Kubernetes layers ran: caught here instead."""
+        pgp_keys = cluster.get("kiln_openbao_pgp_keys") or []
+        password = cluster.get("kiln_openbao_init_vault_password")
+        shares = cluster.get("kiln_openbao_key_shares")
+        threshold = cluster.get("kiln_openbao_key_threshold")
+        if isinstance(shares, int) and isinstance(threshold, int) and not 1 <= threshold <= shares:
+            self.add(CLUSTER, "kiln_openbao_key_threshold", "is %d, expected 1 to kiln_openbao_key_shares (%d)"
+                     % (threshold, shares), "set a threshold no larger than the number of key shares")
+        if pgp_keys and isinstance(shares, int) and isinstance(pgp_keys, list) and len(pgp_keys) != shares:
+            self.add(CLUSTER, "kiln_openbao_pgp_keys", "has %d keys for %d key shares" % (len(pgp_keys), shares),
+                     "give one PGP key per share (kiln_openbao_key_shares)")
+        needs_password = not pgp_keys or cluster.get("kiln_openbao_revoke_root_token") is True
+        if not needs_password or self.was_refused("kiln_openbao_init_vault_password"):
+            return
+        why = ("it encrypts OpenBao's init result" if not pgp_keys else
+               "with kiln_openbao_revoke_root_token it encrypts Kiln's AppRole credentials")
+        if password in (None, ""):
+            self.add(CLUSTER, "kiln_openbao_init_vault_password", "is not set, and the platform layer needs it (%s)"
+                     % why, "put it in an ansible-vault encrypted file (group_vars/all/vault.yml), %d+ characters, "
+                     "or set kiln_openbao_pgp_keys" % VAULT_PASSWORD_MIN)
+        elif not isinstance(password, str) or len(password) < VAULT_PASSWORD_MIN:
+            self.add(CLUSTER, "kiln_openbao_init_vault_password", "is shorter than %d characters" % VAULT_PASSWORD_MIN,
+                     "use a longer random password (ansible-vault encrypted)")
+
     # -- site registry and chart mirror ------------------------------------
     def check_registry(self, cluster):
         mirror = cluster.get("kiln_registry_mirror")
-        if mirror not in (None, "") and not (isinstance(mirror, str) and REGISTRY_RE.match(mirror)):
+        reported = any(f.variable == "kiln_registry_mirror" for f in self.findings)
+        if not reported and mirror not in (None, "") and not (isinstance(mirror, str) and REGISTRY_RE.match(mirror)):
             self.add(CLUSTER, "kiln_registry_mirror", "is %r, not a registry host name with an optional port" % (mirror,),
                      "set kiln_registry_mirror to host[:port] of the site registry, e.g. registry.example.internal:5000 "
                      "(no scheme, no path)")
@@ -223,6 +269,11 @@ class InventoryChecker(object):
         owners = {}
         for host in self.group("all"):
             value = self.hosts.get(host, {}).get("ansible_host", host)
+            if "ansible_host" in self.hosts.get(host, {}) and not (
+                    isinstance(value, str) and (_address(value) is not None or HOST_NAME_RE.match(value))):
+                self.add(host, "ansible_host", "is %r, not an IP address or DNS name" % (value,),
+                         "set ansible_host to the address Ansible reaches the host at, e.g. 10.0.0.11")
+                continue
             owners.setdefault(str(value), []).append(host)
             parsed = _address(value)
             if parsed is not None:
@@ -289,6 +340,8 @@ class InventoryChecker(object):
                              "add the host to gpu_workers or remove kiln_gpu")
                 continue
             if intent is None:
+                if self.was_refused("kiln_gpu", [host]):
+                    continue
                 self.add(host, "kiln_gpu", "is not set on a GPU worker",
                          "declare at least kiln_gpu: {model: <nvidia-smi product name>, count: <GPUs>}")
                 continue
@@ -354,6 +407,12 @@ class InventoryChecker(object):
         return dict((i, n) for i, n in chosen.items() if n != NO_MIG)
 
     def layout_known(self, host, variable, name, layouts):
+        if self.was_refused("kiln_mig_layouts"):
+            return False  # the layouts themselves were refused: nothing to compare with
+        if not isinstance(name, str):
+            self.add(host, variable, "is %r, expected the name of a layout" % (name,),
+                     "name one layout of kiln_mig_layouts (a string), e.g. layout: h100-balanced")
+            return False
         if name == NO_MIG or name in layouts:
             return True
         self.add(host, variable, "names layout %r, which kiln_mig_layouts does not define (defined: %s)"
@@ -373,8 +432,12 @@ class InventoryChecker(object):
             self.add(host, "kiln_gpu.time_slicing.replicas", "is %r, expected an integer of at least 2" % (replicas,),
                      "set replicas to how many pods share one GPU")
         per_profile = slicing.get("per_profile") or {}
+        if not isinstance(per_profile, dict):
+            self.add(host, "kiln_gpu.time_slicing.per_profile", "is %r, expected a mapping of MIG profile to replicas"
+                     % (per_profile,), "e.g. per_profile: {1g.10gb: 2}")
+            per_profile = {}
         used = set(p for name in per_gpu_layouts.values() for p in layouts.get(name, []))
-        for profile, value in sorted(per_profile.items()):
+        for profile, value in sorted(per_profile.items(), key=lambda kv: str(kv[0])):
             variable = "kiln_gpu.time_slicing.per_profile[%s]" % profile
             if profile not in used:
                 self.add(host, variable, "profile %s is not in any MIG layout of this node" % profile,
@@ -387,6 +450,14 @@ class InventoryChecker(object):
 
     def check_mig_placement(self, host, model, per_gpu_layouts, layouts):
         """Every distinct layout on the node must be placeable on its GPU model."""
+        if per_gpu_layouts:
+            try:
+                find_model(model)
+            except MigPlanError as err:
+                self.add(host, "kiln_gpu.model" if "has no MIG" not in err.message else "kiln_gpu.mig", err.message,
+                         "remove kiln_gpu.mig (time_slicing shares a GPU without MIG)" if "has no MIG" in err.message
+                         else "set model to the product name nvidia-smi prints (docs/variables.md, kiln_gpu)")
+                return
         by_layout = {}
         for index, name in sorted(per_gpu_layouts.items()):
             by_layout.setdefault(name, []).append(index)
@@ -399,6 +470,6 @@ class InventoryChecker(object):
                          "change the layout in kiln_mig_layouts or choose another for this node")
 
 
-def check_inventory(hosts, groups, supported_versions, pinned_chart_versions=None):
+def check_inventory(hosts, groups, supported_versions, pinned_chart_versions=None, refused=None):
     """Runs every check; returns the list of findings (empty when the inventory is good)."""
-    return InventoryChecker(hosts, groups, supported_versions, pinned_chart_versions).run()
+    return InventoryChecker(hosts, groups, supported_versions, pinned_chart_versions, refused).run()

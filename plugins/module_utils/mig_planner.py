@@ -10,6 +10,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import difflib
 import re
 from collections import Counter
 
@@ -19,6 +20,9 @@ _NVIDIA_VENDOR_ID = "10DE"
 # "20B210DE", "0x20b210de" (device then vendor, as nvidia-smi prints it) or "20B2".
 _DEVICE_ID = re.compile(r"^(?:0x)?([0-9a-f]{4})([0-9a-f]{4})?$", re.IGNORECASE)
 _ME_SUFFIX = "+me"
+# Product-name beginnings (as normalised) of NVIDIA GPUs without MIG: data-centre ones Kiln users run
+# (T4, L4, L40S, A10, A16, A40, V100, P100, RTX) and the consumer and workstation lines.
+_WITHOUT_MIG = re.compile(r"^(tesla|geforce|quadro|titan|rtx|t4|l4|l40s?|l20|a10g?|a16|a2|a40|v100|p100|p40)(\b|-)")
 
 
 class MigPlanError(Exception):
@@ -52,9 +56,16 @@ def find_model(gpu_model):
     for canonical, model in MODELS.items():
         if device_id in model["device_ids"]:
             return canonical, model
+    if _WITHOUT_MIG.match(wanted):
+        raise MigPlanError(
+            "%s has no MIG (MIG needs an A30, A100, H100, H200 or GH200); remove kiln_gpu.mig for it" % (gpu_model,)
+        )
+    names = dict((_normalise_name(name), canonical) for canonical, model in MODELS.items()
+                 for name in (canonical,) + model["product_names"])
+    close = difflib.get_close_matches(wanted, list(names), n=1, cutoff=0.85)
     raise MigPlanError(
-        "unknown GPU model %r; known models: %s (or one of their nvidia-smi product names or PCI device ids)"
-        % (gpu_model, ", ".join(MODELS))
+        "unknown GPU model %r;%s known models: %s (or one of their nvidia-smi product names or PCI device ids)"
+        % (gpu_model, (" did you mean %s?" % names[close[0]]) if close else "", ", ".join(MODELS))
     )
 
 

@@ -44,11 +44,16 @@ class Inventory(object):
         self.edit("hosts.yml", lambda data: change(data["all"]["children"]))
 
 
-def run_inventory_gate(inventory_path, tmp_path):
+def run_inventory_gate(inventory_path, tmp_path, vault_password=None):
     trap_log = tmp_path / "ssh-calls.log"
     env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.timer",
                ANSIBLE_SSH_EXECUTABLE=os.path.join(REPO, "tests", "bin", "no-ssh"),
                KILN_NO_SSH_LOG=str(trap_log), ANSIBLE_CACHE_PLUGIN="memory")
+    # The sample site's secrets are vault-encrypted with the example password kept beside them.
+    if vault_password is None and os.path.exists(os.path.join(inventory_path, "vault-password.example.txt")):
+        vault_password = os.path.join(inventory_path, "vault-password.example.txt")
+    if vault_password:
+        env["ANSIBLE_VAULT_PASSWORD_FILE"] = vault_password
     proc = subprocess.run([ANSIBLE_PLAYBOOK, "playbooks/preflight.yml", "-i", inventory_path, "--tags", "inventory"],
                           cwd=REPO, env=env, capture_output=True, text=True, check=False)
     assert not trap_log.exists(), "preflight --tags inventory contacted a host: %s" % trap_log.read_text()
@@ -178,7 +183,20 @@ CASES = [
     ("unknown gpu model",
      lambda inv: inv.set_var("host_vars/hgx2.yml", "kiln_gpu", {
          "model": "NVIDIA B300", "count": 8, "mig": {"layout": "h100-2x3g"}}),
-     [("hgx2", "kiln_gpu.mig (layout h100-2x3g on GPU 0, 1, 2, 3, 4, 5, 6, 7)", None)]),
+     [("hgx2", "kiln_gpu.model", "unknown GPU model 'NVIDIA B300'; known models: A30-24GB, A100-40GB, A100-80GB, "
+                                 "H100-80GB, H100-NVL-94GB, H200-141GB, GH200-96GB, GH200-144GB (or one of their "
+                                 "nvidia-smi product names or PCI device ids)")]),
+    # MIG asked of a GPU that has none: the fix is to drop kiln_gpu.mig, not to rename the model.
+    ("mig on a gpu without mig",
+     lambda inv: inv.set_var("host_vars/hgx2.yml", "kiln_gpu", {
+         "model": "NVIDIA L40S", "count": 8, "mig": {"layout": "h100-2x3g"}}),
+     [("hgx2", "kiln_gpu.mig", "NVIDIA L40S has no MIG (MIG needs an A30, A100, H100, H200 or GH200); "
+                               "remove kiln_gpu.mig for it")]),
+    # A list where a layout name belongs: a finding naming host and variable, not a Python type error.
+    ("list as layout name",
+     lambda inv: inv.set_var("host_vars/hgx2.yml", "kiln_gpu", {
+         "model": "NVIDIA H100 80GB HBM3", "count": 8, "mig": {"layout": ["h100-2x3g"]}}),
+     [("hgx2", "kiln_gpu.mig.layout", "is ['h100-2x3g'], expected the name of a layout")]),
 ]
 
 

@@ -207,6 +207,12 @@ INVALID = [
     ),
     ("GH200-144GB", ["7g.144gb"] * 2, r"^too many instances of 7g.144gb on GH200-144GB: 2 requested, max 1$"),
     ("NVIDIA B200", ["1g.23gb"], r"^unknown GPU model 'NVIDIA B200'; known models: A30-24GB, .*, GH200-144GB "),
+    # A near miss of a product name gets a suggestion; a GPU without MIG is named as such (the fix differs).
+    ("NVIDIA H100 80GB HBM", ["1g.10gb"], r"^unknown GPU model 'NVIDIA H100 80GB HBM'; did you mean H100-80GB\? "),
+    ("Tesla T4", ["1g.10gb"], r"^Tesla T4 has no MIG \(MIG needs an A30, A100, H100, H200 or GH200\); remove "),
+    ("NVIDIA L40S", ["1g.10gb"], r"^NVIDIA L40S has no MIG "),
+    ("NVIDIA GeForce RTX 3080", ["1g.10gb"], r"^NVIDIA GeForce RTX 3080 has no MIG "),
+    ("NVIDIA A100 80GB HBM2e", ["1g.10gb"], r"^unknown GPU model 'NVIDIA A100 80GB HBM2e'; "),
 ]
 
 
@@ -371,7 +377,7 @@ def test_lookup_of_the_nvidia_smi_report():
     "spelling",
     [
         "NVIDIA A100",  # 40 or 80 GB: ambiguous on purpose
-        "Tesla T4",
+        "NVIDIA B200",
         "1EB810DE",  # Tesla T4, no MIG
         "10DE20B2",  # vendor and device swapped
         "20B21234",  # not the NVIDIA vendor id

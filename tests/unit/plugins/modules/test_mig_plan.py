@@ -71,7 +71,11 @@ def test_empty_layout(run_module):
         ),
         (
             {"gpu_model": "Tesla T4", "layout": ["1g.5gb"]},
-            "unknown GPU model 'Tesla T4'; known models: A30-24GB, A100-40GB, A100-80GB, H100-80GB, H100-NVL-94GB, "
+            "Tesla T4 has no MIG (MIG needs an A30, A100, H100, H200 or GH200); remove kiln_gpu.mig for it",
+        ),
+        (
+            {"gpu_model": "NVIDIA B200", "layout": ["1g.23gb"]},
+            "unknown GPU model 'NVIDIA B200'; known models: A30-24GB, A100-40GB, A100-80GB, H100-80GB, H100-NVL-94GB, "
             "H200-141GB, GH200-96GB, GH200-144GB (or one of their nvidia-smi product names or PCI device ids)",
         ),
         (
@@ -79,7 +83,7 @@ def test_empty_layout(run_module):
             "devices must be 'all' or a list of GPU indexes, got 'gpu0'",
         ),
     ],
-    ids=["memory-exhausted", "media-extension-limit", "unknown-model", "bad-devices"],
+    ids=["memory-exhausted", "media-extension-limit", "no-mig-model", "unknown-model", "bad-devices"],
 )
 def test_impossible_plan_fails_with_the_reason(run_module, args, msg):
     rc, result = run_module(args)
