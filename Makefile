@@ -10,7 +10,7 @@ LAB_INVENTORY := inventories/lab
 COLLECTION_LINK := collections/ansible_collections/kiln/cluster
 REQUIREMENTS_STAMP := $(VENV)/.requirements-$(shell sha256sum requirements.txt | cut -c1-12)
 
-.PHONY: help setup venv host image bundle bundle-upgrade-from test-ha lab lab-up lab-down lab-converge lint syntax unit pytest molecule smoke test bench clean
+.PHONY: help setup venv host image bundle bundle-upgrade-from test-ha lab lab-up lab-down lab-converge lint syntax unit pytest molecule smoke test bench bench-gate clean
 
 help:
 	@echo "make lab       bring up the lab nodes and run site.yml against them"
@@ -111,8 +111,12 @@ test-ha: setup bundle
 	pytest tests/ha; \
 	python3 lab/lab.py down
 
-bench: setup bundle
+bench: setup bundle bench-gate
 	python3 tests/bench.py
+
+# The inventory gate and GPU plan at 50/500/5000 generated nodes (controller only, no lab).
+bench-gate: setup
+	python3 tests/bench_gate.py
 
 clean: lab-down
 	rm -rf .ansible/facts

@@ -29,6 +29,8 @@ from ansible_collections.kiln.cluster.plugins.module_utils.inventory_data import
 
 ROLES_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "roles")
 SECRET_WORDS = ("password", "token", "secret", "oauth", "pgp", "credential")
+# A value of a name Kiln does not know: reported, not passed on to the rules.
+_UNKNOWN = object()
 # Hosts named in one finding before "and N more".
 HOSTS_SHOWN = 5
 _SCHEMA = []
@@ -77,8 +79,7 @@ class DataChecks(object):
         self.all_hosts = all_hosts
         self.found = {}
         self.refused = {}
-        self._typed = {}
-        self._decrypted = {}
+        self._judged = {}
 
     def add(self, host, variable, problem, fix):
         self.found.setdefault((variable, problem, fix), []).append(host)
@@ -89,51 +90,57 @@ class DataChecks(object):
         values = {}
         for name in inventory_names(raw):
             value = raw[name]
-            too_big = oversized(value)
-            if too_big:
-                self.add(host, name, "%s%s" % (too_big, _where(value, inventory_dir)),
-                         "write the value out plainly (no YAML alias chains), or remove it")
-                self.refused.setdefault(host, set()).add(name)
-                continue
-            templates = template_paths(value, name)
-            if templates:
-                for path, text in templates:
-                    shown = text if len(text) <= 60 else text[:57] + "..."
-                    self.add(host, path, "holds template syntax %r%s; Kiln reads inventory values as data and never "
-                             "evaluates them" % (shown, _where(value, inventory_dir)),
-                             "write the value itself (a secret as an ansible-vault encrypted value, "
-                             "ansible-vault encrypt_string)")
-                self.refused.setdefault(host, set()).add(name)
-                continue
-            for path, secret in encrypted_values(value, name):
-                key = id(secret)
-                if key not in self._decrypted:
-                    self._decrypted[key] = (secret, decrypts(secret))
-                ok, error = self._decrypted[key][1]
-                if not ok:
-                    self.add(host, path, "is vault-encrypted%s but cannot be decrypted: %s"
-                             % (_where(secret, inventory_dir), error),
-                             "run with the vault password (--vault-id or --ask-vault-pass) it was encrypted with")
-                    self.refused.setdefault(host, set()).add(name)
-            if name in self.refused.get(host, ()):
-                continue
-            data = plain(_masked(value))
-            if schema.owns(name) and name not in schema.options:
-                close = schema.suggest(name)
-                self.add(host, name, "is not a variable Kiln knows%s" % _where(value, inventory_dir),
-                         ("did you mean %s? Rename it to that" % close) if close else
-                         "remove it, or see docs/variables.md for the variables Kiln reads")
-                continue
+            # A group's value is one object shared by its hosts: judged once, reported for each host.
             key = (name, id(value))
-            if key not in self._typed:
-                self._typed[key] = (value, schema.check(name, data))
-            for error in self._typed[key][1]:
-                if any(word in name for word in SECRET_WORDS):
-                    error = "is not of the type its schema requires (%s)" % schema.options[name].get("type", "raw")
-                self.add(host, name, "%s%s" % (error, _where(value, inventory_dir)),
-                         "see docs/variables.md (type: %s)" % schema.options[name].get("type", "raw"))
-            values[name] = data
+            if key not in self._judged:
+                self._judged[key] = (value, self.judge(name, value, schema, inventory_dir))
+            refused, data, findings = self._judged[key][1]
+            for variable, problem, fix in findings:
+                self.add(host, variable, problem, fix)
+            if refused:
+                self.refused.setdefault(host, set()).add(name)
+            elif data is not _UNKNOWN:
+                values[name] = data
         return values
+
+    def judge(self, name, value, schema, inventory_dir):
+        """(refused, plain data, [(variable, problem, fix)]) for one variable's value."""
+        where = _where(value, inventory_dir)
+        too_big = oversized(value)
+        if too_big:
+            return True, None, [(name, too_big + where, "write the value out plainly (no YAML alias chains), or "
+                                 "remove it")]
+        templates = template_paths(value, name)
+        if templates:
+            found = []
+            for path, text in templates:
+                shown = text if len(text) <= 60 else text[:57] + "..."
+                found.append((path, "holds template syntax %r%s; Kiln reads inventory values as data and never "
+                              "evaluates them" % (shown, where),
+                              "write the value itself (a secret as an ansible-vault encrypted value, "
+                              "ansible-vault encrypt_string)"))
+            return True, None, found
+        found = []
+        for path, secret in encrypted_values(value, name):
+            ok, error = decrypts(secret)
+            if not ok:
+                found.append((path, "is vault-encrypted%s but cannot be decrypted: %s"
+                              % (_where(secret, inventory_dir), error),
+                              "run with the vault password (--vault-id or --ask-vault-pass) it was encrypted with"))
+        if found:
+            return True, None, found
+        data = plain(_masked(value))
+        if schema.owns(name) and name not in schema.options:
+            close = schema.suggest(name)
+            return False, _UNKNOWN, [(name, "is not a variable Kiln knows%s" % where,
+                                      ("did you mean %s? Rename it to that" % close) if close else
+                                      "remove it, or see docs/variables.md for the variables Kiln reads")]
+        kind = schema.options.get(name, {}).get("type", "raw")
+        for error in schema.check(name, data):
+            if any(word in name for word in SECRET_WORDS):
+                error = "is not of the type its schema requires (%s)" % kind
+            found.append((name, "%s%s" % (error, where), "see docs/variables.md (type: %s)" % kind))
+        return False, data, found
 
     def findings(self):
         result = []

@@ -82,6 +82,7 @@ class InventoryChecker(object):
         self.hosts = hosts
         # host -> names whose values were refused already (template syntax, vault): not "missing" as well.
         self.refused = dict((h, set(n)) for h, n in (refused or {}).items())
+        self.refused_names = set(n for names in self.refused.values() for n in names)
         self.groups = groups
         self.supported_versions = list(supported_versions)
         self.pinned_chart_versions = dict(pinned_chart_versions or {})
@@ -95,6 +96,8 @@ class InventoryChecker(object):
         return [m for m in members if isinstance(m, str)] if isinstance(members, (list, tuple)) else []
 
     def was_refused(self, name, hosts=None):
+        if name not in self.refused_names:
+            return False
         return any(name in self.refused.get(h, ()) for h in (self.refused if hosts is None else hosts))
 
     def run(self):

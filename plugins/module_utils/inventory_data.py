@@ -144,7 +144,8 @@ def inventory_names(raw):
     facts = raw.get("ansible_facts") or {}
     names = []
     for name in raw:
-        if name in MAGIC_VARS or (name.startswith("ansible_") and name[len("ansible_"):] in facts):
+        # Facts (gathered, or set by Kiln's modules such as kiln_gpus) come from hosts, not from the inventory.
+        if name in MAGIC_VARS or name in facts or (name.startswith("ansible_") and name[len("ansible_"):] in facts):
             continue
         names.append(name)
     return names

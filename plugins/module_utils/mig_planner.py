@@ -170,8 +170,30 @@ def _search(canonical, model, profiles):
     return starts
 
 
+# (model, layout) -> placements or the MigPlanError message: a cluster of thousands of nodes uses a handful of
+# layouts, and each search is exact (tens of microseconds); planned once per controller process.
+_PLANNED = {}
+
+
 def plan_layout(gpu_model, layout):
     """Return the placements of ``layout`` on ``gpu_model`` in creation order, or raise MigPlanError."""
+    try:
+        key = (gpu_model, tuple(layout))
+        hash(key)
+    except TypeError:  # an unhashable layout (a malformed one): planned uncached, to fail with the planner's words
+        return _plan_layout(gpu_model, layout)
+    if key not in _PLANNED:
+        try:
+            _PLANNED[key] = (True, _plan_layout(gpu_model, layout))
+        except MigPlanError as err:
+            _PLANNED[key] = (False, err.message)
+    ok, planned = _PLANNED[key]
+    if not ok:
+        raise MigPlanError(planned)
+    return [dict(placement) for placement in planned]
+
+
+def _plan_layout(gpu_model, layout):
     canonical, model = find_model(gpu_model)
     profiles = _profiles_in_creation_order(canonical, model, layout)
     _check_totals(canonical, model, profiles)

@@ -33,12 +33,19 @@ H100_PROFILES = set(profile.name for profile in MODELS["H100-80GB"]["profiles"])
 # --- the onprem inventory, read with yaml ---------------------------------------------------------------
 
 
+class _InventoryLoader(yaml.SafeLoader):
+    """Safe YAML plus ansible-vault values, kept as their ciphertext (the GPU intent holds none)."""
+
+
+_InventoryLoader.add_constructor("!vault", lambda loader, node: loader.construct_scalar(node))
+
+
 def _yaml_files(base, name):
     """Variables of one group or host: <base>/<name>.yml, or every file in <base>/<name>/."""
     merged = {}
     for path in sorted(glob.glob(os.path.join(base, name + ".yml")) + glob.glob(os.path.join(base, name, "*.yml"))):
         with open(path) as handle:
-            merged.update(yaml.safe_load(handle) or {})
+            merged.update(yaml.load(handle, Loader=_InventoryLoader) or {})  # noqa: S506 - a SafeLoader subclass
     return merged
 
 

@@ -31,8 +31,8 @@ def test_a_huge_hostile_value_reports_a_bounded_number_of_paths():
 
 
 def test_facts_and_magic_variables_are_not_the_inventory():
-    raw = {"ansible_facts": {"hostname": "n1"}, "ansible_hostname": "n1", "groups": {}, "inventory_dir": "/x",
-           "ansible_host": "10.0.0.1", "kiln_gpu": {}}
+    raw = {"ansible_facts": {"hostname": "n1", "kiln_gpus": []}, "ansible_hostname": "n1", "groups": {},
+           "inventory_dir": "/x", "ansible_host": "10.0.0.1", "kiln_gpu": {}, "kiln_gpus": []}
     assert sorted(inventory_names(raw)) == ["ansible_host", "kiln_gpu"]
 
 
