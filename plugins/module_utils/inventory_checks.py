@@ -24,7 +24,8 @@ CLUSTER_VARS = (
     "kiln_service_cidr", "kiln_api_vip", "kiln_api_port", "kiln_offline",
     "kiln_artifact_mirror_url", "kiln_registry_mirror", "kiln_mig_layouts", "kiln_chart_repository_url",
     "kiln_openbao_init_vault_password", "kiln_openbao_pgp_keys", "kiln_openbao_key_shares",
-    "kiln_openbao_key_threshold", "kiln_openbao_revoke_root_token",
+    "kiln_openbao_key_threshold", "kiln_openbao_revoke_root_token", "kiln_environments",
+    "kiln_allowed_image_registries", "kiln_gpu_quotas", "kiln_priority_classes", "cluster_security_platform_namespaces",
 )
 # Shortest ansible-vault password role openbao accepts for its init result.
 VAULT_PASSWORD_MIN = 16
@@ -38,6 +39,13 @@ CHART_VERSION_VARS = (
 # A DNS name (labels of letters, digits, '-', '_' for site-internal names) as ansible_host may hold.
 HOST_NAME_RE = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}))*\.?$")
 REGISTRY_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$")
+# Role cluster_security's defaults: the environments and the platform components' namespaces.
+DEFAULT_ENVIRONMENTS = ("dev", "staging", "prod")
+PLATFORM_NAMESPACES = ("harbor", "argocd", "istio-system", "istio-ingress", "velero", "monitoring", "kserve",
+                       "gpu-operator")
+GPU_RESOURCE_RE = re.compile(r"^nvidia\.com/[a-z0-9]([a-z0-9.-]*[a-z0-9])?$")
+PRIORITY_MAX = 1000000000
+PREEMPTION_POLICIES = ("PreemptLowerPriority", "Never")
 CHART_REPOSITORY_RE = re.compile(r"^(oci|https?)://[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?(/[A-Za-z0-9._/-]*)?$")
 
 
@@ -106,6 +114,7 @@ class InventoryChecker(object):
         self.check_openbao(cluster)
         self.check_registry(cluster)
         self.check_chart_versions(cluster_hosts)
+        self.check_admission(cluster)
         self.check_host_names(cluster_hosts)
         addresses = self.check_addresses()
         self.check_networks(cluster, cluster_hosts, addresses)
@@ -242,6 +251,75 @@ class InventoryChecker(object):
         if registries and mirror in (None, ""):
             self.add(CLUSTER, "kiln_registry_mirror", "is not set, but %s runs the site registry" % registries[0],
                      "set kiln_registry_mirror to %s:<kiln_registry_port> (how nodes reach it)" % registries[0])
+
+    # -- admission baseline, GPU quotas, priorities (role cluster_security) --
+    def _namespaces(self, cluster):
+        environments = cluster.get("kiln_environments")
+        platform = cluster.get("cluster_security_platform_namespaces")
+        names = list(environments) if isinstance(environments, list) else list(DEFAULT_ENVIRONMENTS)
+        if isinstance(platform, list):
+            names += [ns.get("name") for ns in platform if isinstance(ns, dict)]
+        else:
+            names += list(PLATFORM_NAMESPACES)
+        return [n for n in names if isinstance(n, str)]
+
+    def check_admission(self, cluster):
+        """What role cluster_security would refuse only in the platform layer, after the other layers ran."""
+        registries = cluster.get("kiln_allowed_image_registries")
+        if isinstance(registries, list):
+            for index, registry in enumerate(registries):
+                if not (isinstance(registry, str) and REGISTRY_RE.match(registry)):
+                    self.add(CLUSTER, "kiln_allowed_image_registries[%d]" % index,
+                             "is %r, not a registry host name with an optional port" % (registry,),
+                             "write host[:port] as images name it, e.g. registry.example.internal:5000 "
+                             "(no scheme, no path)")
+        quotas = cluster.get("kiln_gpu_quotas")
+        if isinstance(quotas, dict):
+            namespaces = self._namespaces(cluster)
+            for namespace, hard in sorted(quotas.items(), key=lambda kv: str(kv[0])):
+                variable = "kiln_gpu_quotas[%s]" % namespace
+                if namespace not in namespaces:
+                    self.add(CLUSTER, variable, "names namespace %r, which Kiln does not create (known: %s)"
+                             % (namespace, ", ".join(namespaces)),
+                             "add it to kiln_environments, or give the quota to one of those namespaces")
+                if not isinstance(hard, dict) or not hard:
+                    self.add(CLUSTER, variable, "is %r, expected {nvidia.com/<resource>: count}" % (hard,),
+                             "e.g. %s: {nvidia.com/gpu: 2}" % namespace)
+                    continue
+                for resource, count in sorted(hard.items(), key=lambda kv: str(kv[0])):
+                    if not (isinstance(resource, str) and GPU_RESOURCE_RE.match(resource)):
+                        self.add(CLUSTER, variable, "limits %r, not a GPU resource" % (resource,),
+                                 "name a resource nvidia.com/<resource>, e.g. nvidia.com/gpu or "
+                                 "nvidia.com/mig-1g.10gb")
+                    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+                        self.add(CLUSTER, "%s[%s]" % (variable, resource),
+                                 "is %r, expected a whole number of 0 or more" % (count,),
+                                 "set how many of that resource the namespace may request")
+        classes = cluster.get("kiln_priority_classes")
+        if isinstance(classes, list):
+            defaults = []
+            for index, entry in enumerate(classes):
+                variable = "kiln_priority_classes[%d]" % index
+                if not isinstance(entry, dict):
+                    self.add(CLUSTER, variable, "is %r, expected {name, value, ...}" % (entry,),
+                             "see docs/variables.md for kiln_priority_classes")
+                    continue
+                name, value = entry.get("name"), entry.get("value")
+                if not (isinstance(name, str) and NODE_NAME_RE.match(name)) or str(name).startswith("system-"):
+                    self.add(CLUSTER, variable + ".name", "is %r, expected a lower-case DNS label not starting "
+                             "with system-" % (name,), "name the class e.g. gpu-training")
+                if not isinstance(value, int) or isinstance(value, bool) or not -PRIORITY_MAX <= value <= PRIORITY_MAX:
+                    self.add(CLUSTER, variable + ".value", "is %r, expected a whole number up to %d"
+                             % (value, PRIORITY_MAX), "higher values schedule (and preempt) first; e.g. 1000")
+                policy = entry.get("preemption_policy", PREEMPTION_POLICIES[0])
+                if policy not in PREEMPTION_POLICIES:
+                    self.add(CLUSTER, variable + ".preemption_policy", "is %r" % (policy,),
+                             "use %s" % " or ".join(PREEMPTION_POLICIES))
+                if entry.get("global_default") is True:
+                    defaults.append(str(name))
+            if len(defaults) > 1:
+                self.add(CLUSTER, "kiln_priority_classes", "marks %d classes global_default (%s)"
+                         % (len(defaults), ", ".join(defaults)), "keep global_default on one class at most")
 
     def check_chart_versions(self, cluster_hosts):
         for name, pinned in sorted(self.pinned_chart_versions.items()):

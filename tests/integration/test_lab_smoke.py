@@ -7,6 +7,7 @@ that playbooks/upgrade.yml is exercised; everything after runs at the pin.
 Recreates the lab from scratch (lab-down, lab-up) and removes it afterwards.
 """
 
+import base64
 import json
 import os
 import subprocess
@@ -91,6 +92,9 @@ def platform_secrets(converged):
     for path in CREDENTIALS:
         secrets += list(client.secrets.kv.v2.read_secret_version(
             mount_point="kiln", path=path, raise_on_deleted_version=True)["data"]["data"].values())
+    # The Secrets encryption key (role control_plane), kept in OpenBao by role openbao.
+    secrets.append(client.secrets.kv.v2.read_secret_version(
+        mount_point="kiln", path="cluster/encryption-at-rest", raise_on_deleted_version=True)["data"]["data"]["secret"])
     assert all(len(secret) >= 16 for secret in secrets)
     return secrets
 
@@ -141,6 +145,84 @@ def test_pod_security_is_enforced_in_the_environments(converged):
     proc = _node_run("cp1", "kubectl --kubeconfig /etc/kubernetes/admin.conf apply --dry-run=server -f -",
                      stdin=json.dumps(pod))
     assert proc.returncode != 0 and "violates PodSecurity" in proc.stderr, proc.stdout + proc.stderr
+
+
+def _dry_run(pod):
+    """The API server's answer to creating pod (all admission, nothing stored): (admitted, message)."""
+    proc = _node_run("cp1", "kubectl --kubeconfig /etc/kubernetes/admin.conf apply --dry-run=server -f -",
+                     stdin=json.dumps(pod))
+    return proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _gpu_pod(name, namespace, image=PROBE_IMAGE, gpus=0):
+    pod = _restricted_pod(name, namespace, ["serve", ":8080"])
+    pod["spec"]["containers"][0]["image"] = image
+    if gpus:
+        pod["spec"]["containers"][0]["resources"] = {"limits": {"nvidia.com/gpu": gpus}}
+    return pod
+
+
+def test_admission_policies_and_gpu_quotas_refuse_what_the_baseline_forbids(converged):
+    """Kiln's ValidatingAdmissionPolicies and GPU quotas (role cluster_security, lab inventory: dev may use one
+    GPU), each proven by the real API server refusing an object; a conforming pod is admitted."""
+    # Quota admission counts against the quota's status, which the controller manager fills in.
+    _wait("the dev GPU quota's status", lambda: kubectl("get", "resourcequota", "-n", "dev", "kiln-gpu", "-o",
+                                                        "jsonpath={.status.hard}").strip() not in ("", "{}"))
+    admitted, message = _dry_run(_gpu_pod("kiln-admission-ok", "dev", gpus=1))
+    assert admitted, message
+    refused = {
+        "kiln-image-tag-pinned": _gpu_pod("kiln-latest", "dev", image="kiln.local/netcheck:latest"),
+        "kiln-image-registry-allowed": _gpu_pod("kiln-elsewhere", "dev", image="registry.invalid.example/netcheck:v1"),
+        "kiln-gpu-namespaces": _gpu_pod("kiln-gpu-in-staging", "staging", gpus=1),
+        "exceeded quota: kiln-gpu": _gpu_pod("kiln-over-quota", "dev", gpus=2),
+    }
+    for expected, pod in refused.items():
+        admitted, message = _dry_run(pod)
+        assert not admitted and expected in message, (expected, message)
+    classes = json.loads(kubectl("get", "priorityclasses", "-l", "app.kubernetes.io/managed-by=kiln", "-o", "json"))
+    assert [(c["metadata"]["name"], c["value"]) for c in classes["items"]] == [("kiln-gpu-training", 1000)]
+
+
+def test_the_api_server_audits_requests_and_keeps_secrets_encrypted_in_etcd(converged, platform_secrets):
+    """kube-apiserver's audit log holds a request by a test user; a Secret's raw etcd value is secretbox
+    ciphertext under the key Kiln made once and keeps in OpenBao; OpenBao's own audit device logs requests."""
+    probe_user = "kiln-audit-probe-%d" % int(time.time())
+    _node_run("cp1", "kubectl --kubeconfig /etc/kubernetes/admin.conf --as=%s get configmaps -n dev" % probe_user)
+    log = "/var/log/kubernetes/audit/audit.log"
+    lines = _wait("the audit log to name " + probe_user,
+                  lambda: _node_run("cp1", "grep -h -- %s %s*" % (probe_user, log)).stdout.splitlines())
+    event = json.loads(lines[0])
+    assert (event["impersonatedUser"]["username"], event["verb"], event["objectRef"]["resource"],
+            event["objectRef"]["namespace"], event["responseStatus"]["code"]) == (probe_user, "list", "configmaps",
+                                                                                  "dev", 403), event
+    assert "requestObject" not in event and "responseObject" not in event  # metadata only, never a body
+    assert _node_sh("cp1", "stat -c %a /var/log/kubernetes/audit").strip() == "700"
+
+    token = "kiln-plaintext-%d" % int(time.time())
+    kubectl("create", "secret", "generic", "kiln-encryption-probe", "-n", "dev", "--from-literal=token=" + token)
+    try:
+        raw = json.loads(_node_sh("cp1", "kubectl --kubeconfig /etc/kubernetes/admin.conf exec -n kube-system "
+                                  "etcd-cp1 -- etcdctl --endpoints=https://127.0.0.1:2379 "
+                                  "--cacert=/etc/kubernetes/pki/etcd/ca.crt --cert=/etc/kubernetes/pki/etcd/server.crt "
+                                  "--key=/etc/kubernetes/pki/etcd/server.key -w json "
+                                  "get /registry/secrets/dev/kiln-encryption-probe"))
+        value = base64.b64decode(raw["kvs"][0]["value"])
+        assert value.startswith(b"k8s:enc:secretbox:v1:kiln-1:"), value[:40]
+        assert token.encode() not in value
+    finally:
+        kubectl("delete", "secret", "-n", "dev", "kiln-encryption-probe")
+    kept = openbao_admin_client(_openbao_address()).secrets.kv.v2.read_secret_version(
+        mount_point="kiln", path="cluster/encryption-at-rest", raise_on_deleted_version=True)["data"]["data"]
+    on_node = _node_sh("cp1", "grep -A0 'secret:' /etc/kubernetes/encryption/config.yaml").split("secret:")[1].strip()
+    assert (kept["provider"], kept["name"], kept["secret"]) == ("secretbox", "kiln-1", on_node)
+    assert _node_sh("cp1", "stat -c %a /etc/kubernetes/encryption/config.yaml").strip() == "600"
+
+    # OpenBao's declarative file audit device: the read above is in its log (path in clear, values HMAC'd).
+    bao_log = "/var/log/openbao/audit.log"
+    assert _node_sh("cp1", "stat -c %a " + bao_log).strip() == "600"
+    assert _wait("OpenBao's audit log to show the read",
+                 lambda: "kiln/data/cluster/encryption-at-rest" in _node_sh("cp1", "cat " + bao_log))
+    assert on_node not in _node_sh("cp1", "cat " + bao_log)
 
 
 # --- the air-gap path: site registry, chart mirror, containerd's mirror drop-ins -------------------------------

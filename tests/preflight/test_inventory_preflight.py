@@ -176,6 +176,26 @@ CASES = [
     ("unknown chart version",
      lambda inv: inv.set_var("group_vars/all/platform.yml", "kiln_velero_chart_version", "9.9.9"),
      [(CLUSTER, "kiln_velero_chart_version", "is '9.9.9', but Kiln pins, mirrors and tests 10.1.0")]),
+    # Role cluster_security's admission, quota and priority inputs: refused by the gate, not after the
+    # node and Kubernetes layers ran.
+    ("admission and quota input",
+     lambda inv: [inv.set_var("group_vars/all/platform.yml", name, value) for name, value in (
+         ("kiln_allowed_image_registries", ["registry.example.internal:5000", "https://r.example/x"]),
+         ("kiln_gpu_quotas", {"dev": {"nvidia.com/gpu": -1}, "research": {"cpu": 2}}),
+         ("kiln_priority_classes", [{"name": "system-x", "value": 1},
+                                    {"name": "a", "value": 2, "preemption_policy": "Always", "global_default": True},
+                                    {"name": "b", "value": 3, "global_default": True}]))],
+     [(CLUSTER, "kiln_allowed_image_registries[1]", "is 'https://r.example/x', not a registry host name with an "
+                                                     "optional port"),
+      (CLUSTER, "kiln_gpu_quotas[dev][nvidia.com/gpu]", "is -1, expected a whole number of 0 or more"),
+      (CLUSTER, "kiln_gpu_quotas[research]", "limits 'cpu', not a GPU resource"),
+      (CLUSTER, "kiln_gpu_quotas[research]", "names namespace 'research', which Kiln does not create (known: dev, "
+                                              "staging, prod, harbor, argocd, istio-system, istio-ingress, velero, "
+                                              "monitoring, kserve, gpu-operator)"),
+      (CLUSTER, "kiln_priority_classes", "marks 2 classes global_default (a, b)"),
+      (CLUSTER, "kiln_priority_classes[0].name", "is 'system-x', expected a lower-case DNS label not starting with "
+                                                 "system-"),
+      (CLUSTER, "kiln_priority_classes[1].preemption_policy", "is 'Always'")]),
     ("two site registries",
      lambda inv: inv.hosts(lambda g: g.__setitem__("site_registry", {"hosts": {
          "reg1": {"ansible_host": "10.20.0.6"}, "reg2": {"ansible_host": "10.20.0.7"}}})),

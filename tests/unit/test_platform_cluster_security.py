@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from platform_render import ONPREM, assert_refused_before_rendering, render
+from platform_render import ONPREM, altered_inventory, assert_refused_before_rendering, render
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +70,7 @@ def test_operators_reach_the_api_server_on_the_control_plane_addresses_only(rend
 
 def test_operator_groups_become_bindings(rendered):
     bindings = [(d["kind"], d["metadata"].get("namespace"), d["subjects"][0]["name"], d["roleRef"]["name"])
-                for _, d in rendered[0].documents("cluster_security") if d["kind"].endswith("Binding")]
+                for _, d in rendered[0].documents("cluster_security") if d["kind"] in ("RoleBinding", "ClusterRoleBinding")]
     assert sorted(bindings, key=str) == sorted([
         ("ClusterRoleBinding", None, "gpu-platform-admins", "cluster-admin"),
         ("RoleBinding", "dev", "ml-engineers", "edit"),
@@ -90,6 +90,45 @@ def test_operator_groups_become_bindings(rendered):
     ({"kiln_environments": ["dev", "dev"]}, "declared twice"),
 ])
 def test_bad_input_is_refused_before_anything_is_rendered(tmp_path, variables, expected):
+    assert_refused_before_rendering(tmp_path, "cluster_security", variables, expected)
+
+
+ADMISSION = {"kiln_allowed_image_registries": ["registry.example.internal:5000"],
+             "kiln_gpu_quotas": {"dev": {"nvidia.com/gpu": 2, "nvidia.com/mig-1g.10gb": 7}},
+             "kiln_priority_classes": [{"name": "gpu-training", "value": 1000, "preemption_policy": "Never"}]}
+
+
+def test_admission_rules_quotas_and_priorities_are_rendered(tmp_path):
+    result = render(tmp_path, ["cluster_security"], altered_inventory(tmp_path, **ADMISSION)).ok()
+    policies = dict((d["metadata"]["name"], d) for d in result.by_kind("cluster_security", "ValidatingAdmissionPolicy"))
+    bindings = dict((d["metadata"]["name"], d) for d in result.by_kind("cluster_security",
+                                                                        "ValidatingAdmissionPolicyBinding"))
+    assert sorted(policies) == sorted(bindings) == ["kiln-gpu-namespaces", "kiln-image-registry-allowed",
+                                                    "kiln-image-tag-pinned"]
+    assert all(b["spec"]["validationActions"] == ["Deny"] for b in bindings.values())
+    registries = policies["kiln-image-registry-allowed"]["spec"]["validations"][0]["expression"]
+    # The site registry, the registries it mirrors and the extra one, as one CEL list literal.
+    assert '"docker.io", "registry.k8s.io", "quay.io", "ghcr.io", "nvcr.io", "registry.example.internal:5000"]' in registries
+    quota, = result.by_kind("cluster_security", "ResourceQuota")
+    assert (quota["metadata"]["namespace"], quota["spec"]["hard"]) == (
+        "dev", {"requests.nvidia.com/gpu": "2", "requests.nvidia.com/mig-1g.10gb": "7"})
+    priority, = result.by_kind("cluster_security", "PriorityClass")
+    assert (priority["metadata"]["name"], priority["value"], priority["preemptionPolicy"]) == ("gpu-training", 1000,
+                                                                                               "Never")
+    namespaces = _namespaces(result)
+    assert sorted(n for n, d in namespaces.items() if d["metadata"]["labels"].get("kiln.io/gpu") == "true") == [
+        "dev", "gpu-operator"]
+
+
+@pytest.mark.parametrize("variables,expected", [
+    ({"kiln_gpu_quotas": {"nope": {"nvidia.com/gpu": 1}}}, "kiln_gpu_quotas must map declared namespaces"),
+    ({"kiln_gpu_quotas": {"dev": {"cpu": 1}}}, "kiln_gpu_quotas must map declared namespaces"),
+    ({"kiln_gpu_quotas": {"dev": {"nvidia.com/gpu": "two"}}}, "kiln_gpu_quotas must map declared namespaces"),
+    ({"kiln_allowed_image_registries": ["https://r.example/x"]}, "must be host[:port] names"),
+    ({"kiln_priority_classes": [{"name": "system-x", "value": 1}]}, "kiln_priority_classes"),
+    ({"kiln_priority_classes": [{"name": "a", "value": 1, "preemption_policy": "Always"}]}, "kiln_priority_classes"),
+])
+def test_bad_admission_input_is_refused_before_anything_is_rendered(tmp_path, variables, expected):
     assert_refused_before_rendering(tmp_path, "cluster_security", variables, expected)
 
 
