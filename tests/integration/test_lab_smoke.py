@@ -201,8 +201,8 @@ def test_the_api_server_audits_requests_and_keeps_secrets_encrypted_in_etcd(conv
     token = "kiln-plaintext-%d" % int(time.time())
     kubectl("create", "secret", "generic", "kiln-encryption-probe", "-n", "dev", "--from-literal=token=" + token)
     try:
-        raw = json.loads(_node_sh("cp1", "kubectl --kubeconfig /etc/kubernetes/admin.conf exec -n kube-system "
-                                  "etcd-cp1 -- etcdctl --endpoints=https://127.0.0.1:2379 "
+        # The node's etcdctl (role etcd_backup): the etcd image holds only etcd.
+        raw = json.loads(_node_sh("cp1", "ETCDCTL_API=3 /usr/local/bin/etcdctl --endpoints=https://127.0.0.1:2379 "
                                   "--cacert=/etc/kubernetes/pki/etcd/ca.crt --cert=/etc/kubernetes/pki/etcd/server.crt "
                                   "--key=/etc/kubernetes/pki/etcd/server.key -w json "
                                   "get /registry/secrets/dev/kiln-encryption-probe"))
