@@ -316,95 +316,317 @@ def _columns(rows):
     return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
 
 
+def _gpu_signature(node, gpu):
+    return (gpu["mode"], gpu["layout"], tuple((p["start"], p["size"], p["profile"]) for p in gpu["placements"]),
+            tuple(sorted(gpu["resources"].items())), node["time_slicing_config"])
+
+
+def _node_signature(node):
+    # Not the mig-parted config's name: a node with its own arrangement gets a config named after it
+    # (kiln-<host>), and nodes whose GPUs are arranged alike are alike.
+    return (node["model"], node["memory_slices"], node["time_slicing_config"],
+            tuple(_gpu_signature(node, gpu) for gpu in node["gpus"]))
+
+
+def _group_labels(plan, hosts):
+    """The node labels of a group: a value every node shares, or kiln-<node> where each has its own config."""
+    out = {}
+    for key in sorted(set(k for host in hosts for k in plan["nodes"][host]["labels"])):
+        values = [plan["nodes"][host]["labels"].get(key) for host in hosts]
+        if len(set(values)) == 1:
+            out[key] = values[0]
+        elif values == [HOST_MIG_CONFIG_PREFIX + host for host in hosts]:
+            out[key] = HOST_MIG_CONFIG_PREFIX + "<node>"
+        else:
+            out[key] = "(differs per node)"
+    return out
+
+
+def _ranges(numbers):
+    """[0, 1, 2, 5] -> "0-2, 5"."""
+    out = []
+    for number in sorted(numbers):
+        if out and out[-1][1] == number - 1:
+            out[-1][1] = number
+        else:
+            out.append([number, number])
+    return ", ".join(str(a) if a == b else "%d-%d" % (a, b) for a, b in out)
+
+
+_HOST_NUMBER = re.compile(r"^(.*?)(\d+)$")
+# Host names shown in one group's label before "+N more".
+_HOSTS_SHOWN = 4
+
+
+def _host_ranges(hosts):
+    """["hgx1", "hgx2", "hgx3", "a100a"] -> "a100a, hgx1-hgx3": runs of one prefix with consecutive numbers."""
+    runs = []
+    for host in sorted(hosts, key=lambda h: (_HOST_NUMBER.match(h).group(1), int(_HOST_NUMBER.match(h).group(2)))
+                       if _HOST_NUMBER.match(h) else (h, -1)):
+        match = _HOST_NUMBER.match(host)
+        if match and runs and runs[-1][0] == match.group(1) and runs[-1][3] is not None \
+                and int(match.group(2)) == runs[-1][3] + 1 and len(match.group(2)) == len(runs[-1][4]):
+            runs[-1][2], runs[-1][3] = host, int(match.group(2))
+        else:
+            runs.append([match.group(1) if match else host, host, host,
+                         int(match.group(2)) if match else None, match.group(2) if match else ""])
+    parts = [first if first == last else "%s-%s" % (first, last) for _, first, last, _, _ in runs]
+    if len(parts) > _HOSTS_SHOWN:
+        return "%s +%d more" % (", ".join(parts[:_HOSTS_SHOWN]), len(parts) - _HOSTS_SHOWN)
+    return ", ".join(parts)
+
+
+def plan_groups(plan):
+    """Identical nodes grouped, and within a group its identical GPUs: a list of
+    {hosts, label, node, gpu_rows: [{indices, gpu}]}, in the plan's node order. A cluster of thousands of
+    nodes built from a few designs draws as a few rows."""
+    groups = {}
+    for host, node in plan["nodes"].items():
+        groups.setdefault(_node_signature(node), {"hosts": [], "node": node})["hosts"].append(host)
+    out = []
+    for group in groups.values():
+        rows = {}
+        for gpu in group["node"]["gpus"]:
+            rows.setdefault(_gpu_signature(group["node"], gpu), {"indices": [], "gpu": gpu})["indices"].append(
+                gpu["index"])
+        out.append({"hosts": group["hosts"], "label": _host_ranges(group["hosts"]), "node": group["node"],
+                    "gpu_rows": list(rows.values())})
+    return out
+
+
+def _sharing(node, gpu):
+    """Time-slicing replicas per device of this GPU: {resource: replicas} for the shared ones only."""
+    if gpu["mode"] == WHOLE:
+        replicas = gpu["resources"].get(GPU_RESOURCE, 1)
+        return {GPU_RESOURCE: replicas} if replicas > 1 else {}
+    counts = Counter(p["profile"] for p in gpu["placements"])
+    shared = {}
+    for profile, count in counts.items():
+        resource = _mig_resource_of(node, gpu, profile)
+        advertised = gpu["resources"].get(resource, 0)
+        same = sum(c for other, c in counts.items() if _mig_resource_of(node, gpu, other) == resource)
+        if same and advertised > same:
+            shared[resource] = advertised // same
+    return shared
+
+
+def _mig_resource_of(node, gpu, profile):
+    """The resource one instance of ``profile`` is advertised as on this GPU (single: nvidia.com/gpu)."""
+    names = list(gpu["resources"])
+    if names == [GPU_RESOURCE]:
+        return GPU_RESOURCE
+    return next(iter(advertised_resources(node["model"], [profile])))
+
+
+def total_breakdown(plan):
+    """Cluster totals by resource name, each split by where its devices come from (whole GPUs, time-sliced
+    replicas, MIG instances of a profile): [(resource, total, [(count, what)])]. Whole, shared and MIG devices
+    are never summed into one number without that split."""
+    parts = {}
+
+    def add(resource, what, devices, gpus):
+        seen = parts.setdefault((resource, what), [0, 0])
+        seen[0] += devices
+        seen[1] += gpus
+
+    for node in plan["nodes"].values():
+        for gpu in node["gpus"]:
+            shared = _sharing(node, gpu)
+            if gpu["mode"] == WHOLE:
+                replicas = shared.get(GPU_RESOURCE)
+                add(GPU_RESOURCE, "time-sliced replicas (x%d)" % replicas if replicas else "whole GPUs",
+                    gpu["resources"].get(GPU_RESOURCE, 1), 1)
+                continue
+            for profile, count in Counter(p["profile"] for p in gpu["placements"]).items():
+                resource = _mig_resource_of(node, gpu, profile)
+                replicas = shared.get(resource)
+                add(resource, "MIG %s instances" % profile + (" time-sliced (x%d)" % replicas if replicas else ""),
+                    count * (replicas or 1), 1)
+    out = []
+    for resource, total in plan["totals"].items():
+        split = []
+        for (name, what), (devices, gpus) in sorted(parts.items(), key=lambda item: item[0][1]):
+            if name != resource:
+                continue
+            if what == "whole GPUs":
+                split.append((devices, what))
+            else:
+                split.append((devices, "%s on %d GPU%s" % (what, gpus, "" if gpus == 1 else "s")))
+        out.append((resource, total, split))
+    return out
+
+
 def render_table(plan):
-    """The plan as aligned text lines: one row per GPU, then node and cluster totals."""
+    """The plan as aligned text lines: one row per group of identical GPUs on identical nodes, then the
+    node groups and the cluster totals by resource name."""
     summary = plan["summary"]
+    groups = plan_groups(plan)
     lines = ["GPU plan: %d nodes, %d GPUs (%d MIG, %d whole), MIG strategy %s"
              % (summary["nodes"], summary["gpus"], summary["mig_gpus"], summary["whole_gpus"], plan["strategy"]), ""]
-    rows = [("NODE", "GPU", "MODE", "LAYOUT", "MEMORY SLICES: INSTANCE", "ADVERTISES")]
-    for host, node in plan["nodes"].items():
-        for gpu in node["gpus"]:
+    rows = [("NODES", "GPUS", "MODE", "LAYOUT", "MEMORY SLICES: INSTANCE", "ADVERTISES (PER GPU)")]
+    for group in groups:
+        for row in group["gpu_rows"]:
+            gpu = row["gpu"]
             if gpu["mode"] == MIG:
                 slices = " ".join("%s:%s" % (_slice_span(p), p["profile"]) for p in _instances_by_start(gpu))
             else:
                 slices = "whole GPU"
-            advertises = " ".join("%s=%d" % (_short(name), count) for name, count in gpu["resources"].items())
-            rows.append((host, str(gpu["index"]), gpu["mode"], gpu["layout"] or "-", slices or "(no instances)",
-                         advertises))
+            shared = _sharing(group["node"], gpu)
+            advertises = " ".join("%s=%d%s" % (_short(name), count, " (shared x%d)" % shared[name]
+                                               if name in shared else "")
+                                  for name, count in gpu["resources"].items())
+            rows.append((group["label"], _ranges(row["indices"]), gpu["mode"], gpu["layout"] or "-",
+                         slices or "(no instances)", advertises))
     lines.extend(_columns(rows))
     lines.append("")
-    rows = [("NODE", "MODEL", "NODE LABELS", "ADVERTISES")]
-    for host, node in plan["nodes"].items():
-        labels = " ".join("%s=%s" % item for item in sorted(node["labels"].items()))
+    rows = [("NODES", "COUNT", "MODEL", "NODE LABELS", "ADVERTISES (PER NODE)")]
+    for group in groups:
+        node = group["node"]
+        labels = " ".join("%s=%s" % item for item in sorted(_group_labels(plan, group["hosts"]).items()))
         advertises = " ".join("%s=%d" % (_short(name), count) for name, count in node["resources"].items())
-        rows.append((host, node["model_name"] or node["model"], labels, advertises))
+        rows.append((group["label"], str(len(group["hosts"])), node["model_name"] or node["model"], labels,
+                     advertises))
     lines.extend(_columns(rows))
     lines.append("")
-    rows = [("CLUSTER TOTAL", "COUNT")]
-    rows.extend((name, str(count)) for name, count in plan["totals"].items())
+    rows = [("CLUSTER TOTAL", "COUNT", "FROM")]
+    for resource, total, split in total_breakdown(plan):
+        rows.append((resource, str(total), " + ".join("%d %s" % part for part in split)))
     lines.extend(_columns(rows))
     return lines
 
 
-# Instance fills, in order of the instance's first memory slice on its GPU.
-_PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7")
-_WHOLE_FILL = "#8c96a0"
+# Fills: one colour per MIG profile (the same on every row, named in the legend), grey for whole GPUs.
+_PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
+            "#bab0ac")
+_WHOLE_FILL = "#6b7680"
 _FREE_FILL = "#eeeeee"
-_SVG_LABEL_WIDTH = 140
 _SVG_SLICE_WIDTH = 64
-_SVG_ROW_HEIGHT = 26
-_SVG_TOP = 44
-_SVG_MARGIN = 10
+_SVG_ROW_HEIGHT = 28
+_SVG_TOP = 48
+_SVG_MARGIN = 12
+# Width of a character at the label font size (sans-serif, 11 px), generous so labels never overflow.
+_SVG_CHAR_WIDTH = 7
 
 
-def _svg_text(x, y, text, anchor="start", size=11, fill="#222222"):
-    return '<text x="%d" y="%d" font-size="%d" text-anchor="%s" fill="%s">%s</text>' % (
-        x, y, size, anchor, fill, escape(text))
+def _svg_text(x, y, text, anchor="start", size=11, fill="#222222", weight=None):
+    return '<text x="%d" y="%d" font-size="%d" text-anchor="%s" fill="%s"%s>%s</text>' % (
+        x, y, size, anchor, fill, ' font-weight="%s"' % weight if weight else "", escape(text))
+
+
+def _svg_rect(x, y, width, height, fill, title=None, extra=""):
+    inner = "<title>%s</title>" % escape(title) if title else ""
+    return '<rect x="%d" y="%d" width="%d" height="%d" fill="%s"%s>%s</rect>' % (x, y, width, height, fill, extra,
+                                                                                inner)
+
+
+def _label_backing(centre, y, height, text, fill, size=11):
+    """A solid box behind a label on a hatched block, so the hatching never runs through the text."""
+    width = len(text) * _SVG_CHAR_WIDTH * size // 11 + 8
+    return _svg_rect(centre - width // 2, y + 4, width, height - 8, fill)
+
+
+def _profile_fills(plan):
+    """MIG profile -> fill, ordered by size then name, so a profile has one colour in the whole picture."""
+    profiles = {}
+    for node in plan["nodes"].values():
+        for gpu in node["gpus"]:
+            for placement in gpu["placements"]:
+                profiles[placement["profile"]] = placement["size"]
+    ordered = sorted(profiles, key=lambda name: (profiles[name], name))
+    return dict((name, _PALETTE[i % len(_PALETTE)]) for i, name in enumerate(ordered))
 
 
 def render_svg(plan):
-    """The plan as an SVG: one row per GPU, one rectangle per memory slice, filled by the instance on it."""
-    gpus = [(host, node, gpu) for host, node in plan["nodes"].items() for gpu in node["gpus"]]
-    columns = max([node["memory_slices"] for _, node, _ in gpus] or [_DEFAULT_MEMORY_SLICES])
-    width = _SVG_MARGIN * 2 + _SVG_LABEL_WIDTH + columns * _SVG_SLICE_WIDTH
-    height = _SVG_TOP + len(gpus) * _SVG_ROW_HEIGHT + _SVG_MARGIN
+    """The plan as an SVG: a row per group of identical GPUs on identical nodes (``hgx1-hgx3 x3 nodes,
+    GPU 0-5``), one block per MIG instance over the memory slices it takes (labels sit inside their block, no
+    grid line crosses them), whole GPUs grey, time-sliced devices hatched; a legend, and the cluster totals by
+    resource name with where each comes from."""
+    groups = plan_groups(plan)
+    rows = [(group, row) for group in groups for row in group["gpu_rows"]]
+    columns = max([g["node"]["memory_slices"] for g, _ in rows] or [_DEFAULT_MEMORY_SLICES])
+    fills = _profile_fills(plan)
+    labels = ["%s  GPU %s" % (g["label"], _ranges(r["indices"])) for g, r in rows]
+    counts = ["x%d node%s x %d GPU%s" % (len(g["hosts"]), "" if len(g["hosts"]) == 1 else "s", len(r["indices"]),
+                                         "" if len(r["indices"]) == 1 else "s") for g, r in rows]
+    label_width = max([len(text) for text in labels] + [10]) * _SVG_CHAR_WIDTH + 16
+    count_width = max([len(text) for text in counts] + [10]) * _SVG_CHAR_WIDTH + 16
+    x0 = _SVG_MARGIN + label_width
+    grid_width = columns * _SVG_SLICE_WIDTH
+    breakdown = total_breakdown(plan)
+    legend = [(fill, profile, False) for profile, fill in fills.items()]
+    legend += [(_WHOLE_FILL, "whole GPU", False), (_WHOLE_FILL, "time-sliced (hatched)", True),
+               (_FREE_FILL, "free memory slices", False)]
+    totals_lines = ["%s: %d = %s" % (resource, total, " + ".join("%d %s" % part for part in split))
+                    for resource, total, split in breakdown]
+    width = max(_SVG_MARGIN * 2 + label_width + grid_width + count_width,
+                _SVG_MARGIN * 2 + max([len(line) for line in totals_lines] + [0]) * _SVG_CHAR_WIDTH)
+    rows_bottom = _SVG_TOP + len(rows) * _SVG_ROW_HEIGHT
+    legend_top = rows_bottom + 16
+    totals_top = legend_top + 40
+    height = totals_top + 22 + len(totals_lines) * 18 + _SVG_MARGIN
+    summary = plan["summary"]
     out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" '
            'font-family="sans-serif">' % (width, height, width, height),
-           '<rect width="%d" height="%d" fill="#ffffff"/>' % (width, height),
-           _svg_text(_SVG_MARGIN, 18, "GPU plan: MIG strategy %s, %d GPUs" % (plan["strategy"], len(gpus)), size=14)]
+           '<defs><pattern id="time-sliced" patternUnits="userSpaceOnUse" width="8" height="8" '
+           'patternTransform="rotate(45)"><rect width="3" height="8" fill="#ffffff" fill-opacity="0.45"/>'
+           '</pattern></defs>',
+           _svg_rect(0, 0, width, height, "#ffffff"),
+           _svg_text(_SVG_MARGIN, 20, "GPU plan: %d nodes, %d GPUs (%d MIG, %d whole), MIG strategy %s"
+                     % (summary["nodes"], summary["gpus"], summary["mig_gpus"], summary["whole_gpus"],
+                        plan["strategy"]), size=14, weight="bold")]
+    # Slice numbers above the grid only: nothing is drawn across the rows.
     for column in range(columns):
-        x = _SVG_MARGIN + _SVG_LABEL_WIDTH + column * _SVG_SLICE_WIDTH + _SVG_SLICE_WIDTH // 2
-        out.append(_svg_text(x, _SVG_TOP - 6, "slice %d" % column, anchor="middle", size=10, fill="#666666"))
-    for row, (host, node, gpu) in enumerate(gpus):
-        y = _SVG_TOP + row * _SVG_ROW_HEIGHT
+        out.append(_svg_text(x0 + column * _SVG_SLICE_WIDTH + _SVG_SLICE_WIDTH // 2, _SVG_TOP - 8,
+                             "slice %d" % column, anchor="middle", size=10, fill="#666666"))
+    for number, ((group, row), label, count) in enumerate(zip(rows, labels, counts)):
+        node, gpu = group["node"], row["gpu"]
+        y = _SVG_TOP + number * _SVG_ROW_HEIGHT
+        height_row = _SVG_ROW_HEIGHT - 4
+        middle = y + height_row // 2 + 4
+        where = "%s GPU %s" % (", ".join(group["hosts"][:_HOSTS_SHOWN]) + (" +%d more" % (len(group["hosts"]) -
+                               _HOSTS_SHOWN) if len(group["hosts"]) > _HOSTS_SHOWN else ""), _ranges(row["indices"]))
+        out.append(_svg_text(_SVG_MARGIN, middle, label))
+        out.append(_svg_text(x0 + grid_width + 10, middle, count, fill="#555555"))
         # A model with fewer memory slices (A30: 4) spreads them over the same width.
-        slice_width = columns * _SVG_SLICE_WIDTH // node["memory_slices"]
-        x0 = _SVG_MARGIN + _SVG_LABEL_WIDTH
-        out.append(_svg_text(_SVG_MARGIN, y + 17, "%s GPU %d" % (host, gpu["index"])))
-        owner = {}
-        for number, placement in enumerate(_instances_by_start(gpu)):
-            for memory_slice in range(placement["start"], placement["start"] + placement["size"]):
-                owner[memory_slice] = (number, placement)
-        for memory_slice in range(node["memory_slices"]):
-            if gpu["mode"] == WHOLE:
-                fill, title = _WHOLE_FILL, "whole GPU"
-            elif memory_slice in owner:
-                number, placement = owner[memory_slice]
-                fill, title = _PALETTE[number % len(_PALETTE)], "%s (instance %d)" % (placement["profile"], number)
-            else:
-                fill, title = _FREE_FILL, "free"
-            out.append('<rect x="%d" y="%d" width="%d" height="%d" fill="%s" stroke="#ffffff" stroke-width="2">'
-                       '<title>%s</title></rect>' % (x0 + memory_slice * slice_width, y, slice_width,
-                                                     _SVG_ROW_HEIGHT - 2, fill,
-                                                     escape("%s GPU %d slice %d: %s" % (host, gpu["index"],
-                                                                                       memory_slice, title))))
+        slice_width = grid_width // node["memory_slices"]
+        shared = _sharing(node, gpu)
         if gpu["mode"] == WHOLE:
-            label = "whole GPU" + (" x%d" % gpu["resources"][GPU_RESOURCE]
-                                   if gpu["resources"].get(GPU_RESOURCE, 1) > 1 else "")
-            out.append(_svg_text(x0 + node["memory_slices"] * slice_width // 2, y + 17, label, anchor="middle",
-                                 fill="#ffffff"))
+            replicas = shared.get(GPU_RESOURCE)
+            text = "whole GPU" + (" time-sliced x%d" % replicas if replicas else "")
+            out.append(_svg_rect(x0, y, grid_width - 2, height_row, _WHOLE_FILL, "%s: %s" % (where, text)))
+            if replicas:
+                out.append(_svg_rect(x0, y, grid_width - 2, height_row, "url(#time-sliced)"))
+                out.append(_label_backing(x0 + grid_width // 2, y, height_row, text, _WHOLE_FILL))
+            out.append(_svg_text(x0 + grid_width // 2, middle, text, anchor="middle", fill="#ffffff"))
+            continue
+        taken = set()
         for placement in _instances_by_start(gpu):
-            centre = x0 + placement["start"] * slice_width + placement["size"] * slice_width // 2
-            out.append(_svg_text(centre, y + 17, placement["profile"], anchor="middle", size=10, fill="#ffffff"))
+            left = x0 + placement["start"] * slice_width
+            block = placement["size"] * slice_width - 2
+            resource = _mig_resource_of(node, gpu, placement["profile"])
+            replicas = shared.get(resource)
+            text = placement["profile"] + (" x%d" % replicas if replicas else "")
+            out.append(_svg_rect(left, y, block, height_row, fills[placement["profile"]],
+                                 "%s: %s on %s" % (where, text, "slice %s" % _slice_span(placement)
+                                                   if placement["size"] == 1 else "slices " + _slice_span(placement))))
+            if replicas:
+                out.append(_svg_rect(left, y, block, height_row, "url(#time-sliced)"))
+                out.append(_label_backing(left + block // 2, y, height_row, text, fills[placement["profile"]], 10))
+            out.append(_svg_text(left + block // 2, middle, text, anchor="middle", size=10, fill="#ffffff"))
+            taken.update(range(placement["start"], placement["start"] + placement["size"]))
+        free = [i for i in range(node["memory_slices"]) if i not in taken]
+        for start in free:
+            out.append(_svg_rect(x0 + start * slice_width, y, slice_width - 2, height_row, _FREE_FILL,
+                                 "%s: slice %d free" % (where, start)))
+    x = _SVG_MARGIN
+    for fill, text, hatched in legend:
+        out.append(_svg_rect(x, legend_top, 16, 16, fill, extra=' stroke="#999999"' if fill == _FREE_FILL else ""))
+        if hatched:
+            out.append(_svg_rect(x, legend_top, 16, 16, "url(#time-sliced)"))
+        out.append(_svg_text(x + 22, legend_top + 13, text))
+        x += 22 + len(text) * _SVG_CHAR_WIDTH + 18
+    out.append(_svg_text(_SVG_MARGIN, totals_top + 14, "Cluster totals by resource name", size=12, weight="bold"))
+    for number, line in enumerate(totals_lines):
+        out.append(_svg_text(_SVG_MARGIN, totals_top + 32 + number * 18, line))
     out.append("</svg>")
     return "\n".join(out) + "\n"

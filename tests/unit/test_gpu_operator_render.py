@@ -172,7 +172,10 @@ def test_plan_playbook_writes_the_plan_without_contacting_a_host(tmp_path):
                               "nvidia.com/mig-3g.40gb": 18}
     shown = [t["hosts"]["localhost"]["msg"] for play in report["plays"] for t in play["tasks"]
              if t["task"]["name"] == "Show the plan"]
-    assert shown[0][0] == "GPU plan: 6 nodes, 36 GPUs (26 MIG, 10 whole), MIG strategy mixed"
+    assert shown[0].splitlines()[0] == "GPU plan: 6 nodes, 36 GPUs (26 MIG, 10 whole), MIG strategy mixed"
+    said = [t["hosts"]["localhost"]["msg"] for play in report["plays"] for t in play["tasks"]
+            if t["task"]["name"] == "Say where the plan was written"]
+    assert said == [[str(out / "plan.json"), str(out / "plan.svg")]]
 
 
 def test_plan_playbook_fails_cleanly_on_an_impossible_layout(tmp_path):

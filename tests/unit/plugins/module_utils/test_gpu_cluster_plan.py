@@ -229,7 +229,7 @@ def test_gpu_without_a_mig_table_can_still_be_whole_and_time_sliced():
     node = plan["nodes"]["t4"]
     assert (node["model_name"], node["resources"], node["time_slicing_config"]) == (None, {"nvidia.com/gpu": 8},
                                                                                      "ts-gpu-x8")
-    assert "t4 GPU 0 slice 7: whole GPU" in render_svg(plan)
+    assert "t4 GPU 0: whole GPU time-sliced x8" in render_svg(plan)
 
 
 def test_per_profile_time_slicing_multiplies_instances():
@@ -348,30 +348,67 @@ def test_onprem_layouts_equal_the_operators_for_the_same_layout(onprem):
 # --- renderers --------------------------------------------------------------------------------------------------
 
 
-def test_table_lists_every_gpu_and_the_totals(onprem):
+def test_table_groups_identical_nodes_and_gpus_and_splits_the_totals(onprem):
     table = render_table(onprem)
+    text = "\n".join(table)
     assert table[0] == "GPU plan: 6 nodes, 36 GPUs (26 MIG, 10 whole), MIG strategy mixed"
-    gpu_rows = [line for line in table if re.match(r"^(hgx|a100)\w*\s+\d+\s+(mig|whole)\s", line)]
-    assert len(gpu_rows) == 36
-    assert re.search(r"^hgx1\s+0\s+mig\s+h100-balanced\s+0-1:2g\.20gb 2:1g\.10gb 3:1g\.10gb 4-7:3g\.40gb\s+"
-                     r"mig-1g\.10gb=2 mig-2g\.20gb=1 mig-3g\.40gb=1$", "\n".join(table), re.MULTILINE)
-    assert re.search(r"^a100a\s+0\s+whole\s+-\s+whole GPU\s+gpu=4$", "\n".join(table), re.MULTILINE)
-    assert table[-4:] == ["nvidia.com/gpu          22", "nvidia.com/mig-1g.10gb  92",
-                          "nvidia.com/mig-2g.20gb  18", "nvidia.com/mig-3g.40gb  18"]
+    gpu_rows = [line for line in table if re.match(r"^(hgx|a100)\S*(, \S+)*\s+[\d, -]+\s+(mig|whole)\s", line)]
+    # hgx1-hgx3 are alike (GPUs 0-5 balanced, 6-7 whole), the A100s alike: 4 rows instead of 36.
+    assert len(gpu_rows) == 4, gpu_rows
+    assert re.search(r"^hgx1-hgx3\s+0-5\s+mig\s+h100-balanced\s+0-1:2g\.20gb 2:1g\.10gb 3:1g\.10gb 4-7:3g\.40gb\s+"
+                     r"mig-1g\.10gb=2 mig-2g\.20gb=1 mig-3g\.40gb=1$", text, re.MULTILINE)
+    assert re.search(r"^a100a, a100b\s+0-1\s+whole\s+-\s+whole GPU\s+gpu=4 \(shared x4\)$", text, re.MULTILINE)
+    # The node-specific mig-parted configs of a group are named as a pattern, not as one node's.
+    assert re.search(r"^hgx1-hgx3\s+3\s+H100-80GB\s+nvidia\.com/mig\.config=kiln-<node>\s", text, re.MULTILINE)
+    # Totals by resource name, each with where it comes from: never whole and shared GPUs as one bare number.
+    assert table[-5:] == [
+        "CLUSTER TOTAL           COUNT  FROM",
+        "nvidia.com/gpu          22     16 time-sliced replicas (x4) on 4 GPUs + 6 whole GPUs",
+        "nvidia.com/mig-1g.10gb  92     92 MIG 1g.10gb instances on 26 GPUs",
+        "nvidia.com/mig-2g.20gb  18     18 MIG 2g.20gb instances on 18 GPUs",
+        "nvidia.com/mig-3g.40gb  18     18 MIG 3g.40gb instances on 18 GPUs"]
 
 
-def test_svg_has_one_rectangle_per_memory_slice(onprem):
-    root = ET.fromstring(render_svg(onprem))
+def _svg(plan):
+    root = ET.fromstring(render_svg(plan))
     namespace = "{http://www.w3.org/2000/svg}"
-    slices = [rect for rect in root.iter(namespace + "rect") if rect.find(namespace + "title") is not None]
-    assert len(slices) == 36 * 8
-    titles = [rect.find(namespace + "title").text for rect in slices]
-    assert "hgx1 GPU 0 slice 4: 3g.40gb (instance 3)" in titles
-    assert "hgx4 GPU 0 slice 7: free" in titles
-    assert "a100a GPU 1 slice 0: whole GPU" in titles
-    # The slices of one instance share a fill; neighbouring instances do not.
-    fills = dict((rect.find(namespace + "title").text, rect.get("fill")) for rect in slices)
-    assert fills["hgx1 GPU 0 slice 4: 3g.40gb (instance 3)"] == fills["hgx1 GPU 0 slice 7: 3g.40gb (instance 3)"]
-    assert fills["hgx1 GPU 0 slice 2: 1g.10gb (instance 1)"] != fills["hgx1 GPU 0 slice 3: 1g.10gb (instance 2)"]
-    labels = [text.text for text in root.iter(namespace + "text")]
-    assert labels.count("3g.40gb") == 18 and labels.count("whole GPU x4") == 4
+    blocks = [rect for rect in root.iter(namespace + "rect") if rect.find(namespace + "title") is not None]
+    titles = dict((rect.find(namespace + "title").text, rect) for rect in blocks)
+    texts = [text.text for text in root.iter(namespace + "text")]
+    return root, namespace, titles, texts
+
+
+def test_svg_draws_a_block_per_instance_coloured_by_profile_with_a_legend(onprem):
+    root, namespace, titles, texts = _svg(onprem)
+    # One block per MIG instance (its label inside it, no slice boundary through it), free slices apart.
+    assert "hgx1, hgx2, hgx3 GPU 0-5: 3g.40gb on slices 4-7" in titles
+    assert titles["hgx1, hgx2, hgx3 GPU 0-5: 3g.40gb on slices 4-7"].get("width") == str(4 * 64 - 2)
+    assert "hgx4 GPU 0-7: slice 7 free" in titles
+    # A profile has one colour everywhere, and the legend names it.
+    ones = [rect.get("fill") for title, rect in titles.items() if ": 1g.10gb on slice" in title]
+    assert len(set(ones)) == 1 and len(ones) == 2 + 7
+    legend = [text for text in texts if text in ("1g.10gb", "2g.20gb", "3g.40gb", "whole GPU",
+                                                 "time-sliced (hatched)", "free memory slices")]
+    assert sorted(set(legend)) == ["1g.10gb", "2g.20gb", "3g.40gb", "free memory slices", "time-sliced (hatched)",
+                                   "whole GPU"]
+    # Whole and time-sliced GPUs are told apart: the shared ones are hatched and say by how much.
+    assert "a100a, a100b GPU 0-1: whole GPU time-sliced x4" in titles
+    hatched = [rect for rect in root.iter(namespace + "rect") if rect.get("fill") == "url(#time-sliced)"]
+    assert len(hatched) == 1 + 1  # the A100 row, and the legend's swatch
+    assert "x3 nodes x 6 GPUs" in texts and "x1 node x 8 GPUs" in texts
+    assert "nvidia.com/gpu: 22 = 16 time-sliced replicas (x4) on 4 GPUs + 6 whole GPUs" in texts
+
+
+def test_svg_of_thousands_of_alike_nodes_stays_small():
+    intents = dict(("node%04d" % i, {"model": "NVIDIA H100 80GB HBM3", "count": 8,
+                                     "mig": {"layout": "h100-7x1g" if i % 2 else "h100-2x3g"}}) for i in range(5000))
+    plan = plan_cluster(intents, {"h100-7x1g": ["1g.10gb"] * 7, "h100-2x3g": ["3g.40gb"] * 2})
+    svg = render_svg(plan)
+    assert len(svg) < 20000, len(svg)
+    _, _, titles, texts = _svg(plan)
+    rows = [text for text in texts if text.startswith("node")]
+    assert len(rows) == 2 and all("+" in row and "more" in row for row in rows), rows
+    # MIG strategy single: both profiles are advertised as nvidia.com/gpu, and the total says so.
+    assert ("nvidia.com/gpu: 180000 = 140000 MIG 1g.10gb instances on 20000 GPUs + 40000 MIG 3g.40gb instances on "
+            "20000 GPUs") in texts
+    assert len(render_table(plan)) < 20
