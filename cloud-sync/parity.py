@@ -83,12 +83,15 @@ def main(argv=None):
         onprem["environment"], onprem["target"], mode, counts[parity.OK], counts[parity.ALLOWED], counts[parity.DRIFT])
     for line in parity.render_table(rows, title):
         print(line)
-    unused = [entry["key"] for entry in onprem["allowed_differences"] if entry["key"] not in used]
-    if unused:
-        print("note: allowed differences that matched nothing: %s" % ", ".join(unused))
+    # A declared difference that no longer differs: its reason is stale (the inventory or the cloud changed).
+    stale = [{"key": entry["key"], "reason": entry.get("reason", "")}
+             for entry in onprem["allowed_differences"] if entry["key"] not in used]
+    for entry in stale:
+        print("STALE allowed difference %s (reason: %s): nothing differs there any more; remove it from "
+              "allowed_differences" % (entry["key"], entry["reason"]))
     report = {"environment": onprem["environment"], "target": onprem["target"], "mode": mode, "summary": counts,
               "drift": [row["key"] for row in rows if row["status"] == parity.DRIFT],
-              "unused_allowed_differences": unused, "rows": rows}
+              "stale_allowed_differences": stale, "rows": rows}
     text = json.dumps(report, indent=2, sort_keys=True) + "\n"
     previous = None
     if os.path.isfile(output):

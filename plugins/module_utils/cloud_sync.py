@@ -62,12 +62,28 @@ def minor(version):
 # -- the GPU instance map ----------------------------------------------------------------------------------
 
 
+# Boards without MIG that the clouds rent, by Kiln's name in cloud-sync/gpu-instance-map.yml: the product
+# names nvidia-smi prints for them (lower case, without "nvidia "), so "NVIDIA L40S" and "L40S" map alike.
+BOARDS_WITHOUT_MIG = {
+    "L40S-48GB": ("l40s",),
+    "L4-24GB": ("l4",),
+    "A10G-24GB": ("a10g",),
+    "T4-16GB": ("tesla t4", "t4"),
+}
+
+
 def canonical_model(model):
-    """Kiln's canonical name of a GPU model (MIG table name), or the product name as given."""
+    """Kiln's canonical name of a GPU model (MIG table name or BOARDS_WITHOUT_MIG), or the product name as
+    given."""
     try:
         return find_model(model)[0]
     except MigPlanError:
-        return " ".join(str(model).split())
+        name = " ".join(str(model).split())
+        wanted = name.lower()[len("nvidia "):] if name.lower().startswith("nvidia ") else name.lower()
+        for canonical, products in BOARDS_WITHOUT_MIG.items():
+            if wanted == canonical.lower() or wanted in products:
+                return canonical
+        return name
 
 
 def check_instance_map(instance_map):

@@ -313,3 +313,45 @@ def test_parity_json_is_rewritten_only_when_it_changes(tmp_path):
     assert "parity.json: written" in first and "parity.json: unchanged" in second
     with open(str(out / "parity.json")) as handle:
         assert yaml.safe_load(handle)["summary"] == {"ok": 50, "allowed": 3, "DRIFT": 0}
+
+
+@pytest.mark.parametrize("target,model,count,instance,accelerator", [
+    ("aws", "NVIDIA L40S", 4, "g6e.12xlarge", ""),
+    ("aws", "NVIDIA L4", 1, "g6.xlarge", ""),
+    ("aws", "NVIDIA A10G", 8, "g5.48xlarge", ""),
+    ("aws", "Tesla T4", 1, "g4dn.xlarge", ""),
+    ("gcp", "NVIDIA L4", 2, "g2-standard-24", "nvidia-l4"),
+    ("gcp", "Tesla T4", 4, "n1-standard-32", "nvidia-tesla-t4"),
+])
+def test_boards_without_mig_map_to_their_cloud_instances(tmp_path, target, model, count, instance, accelerator):
+    inventory = helpers.copy_inventory(tmp_path)
+    helpers.add_gpu_group(inventory, "inference", ["inf1", "inf2"], {"model": model, "count": count})
+    rc, output, report, rendered = render_and_check(tmp_path, inventory, target)
+    assert rc == 0, output
+    group = rendered["tfvars"]["node_groups"]["inference"]
+    assert (group["instance_type"], group["gpu_count"], group["node_count"]) == (instance, count, 2)
+    assert group.get("accelerator_type", "") == accelerator
+    rows = helpers.rows_by_key(report)
+    assert rows["node_group.inference.gpu_model"]["onprem"] == rows["node_group.inference.gpu_model"]["cloud"]
+
+
+@pytest.mark.parametrize("model,target", [("NVIDIA L40S", "gcp"), ("NVIDIA A10G", "gcp")])
+def test_a_board_the_cloud_does_not_rent_is_drift(tmp_path, model, target):
+    inventory = helpers.copy_inventory(tmp_path)
+    helpers.add_gpu_group(inventory, "inference", ["inf1"], {"model": model, "count": 1})
+    rc, output, report, rendered = render_and_check(tmp_path, inventory, target)
+    assert rc == 1
+    assert drift_keys(report) == ["node_group.inference.gpu_model"]
+    assert rendered["tfvars"]["node_groups"]["inference"]["instance_type"] == ""
+
+
+def test_an_allowed_difference_that_no_longer_differs_is_reported_stale(tmp_path):
+    inventory = helpers.copy_inventory(tmp_path)
+    helpers.alter(inventory, "group_vars/all/cloud_sync.yml",
+                  lambda data: data["cloud_sync_environments"]["aws"]["allowed_differences"].append(
+                      {"key": "kubernetes.minor", "reason": "EKS lagged behind"}))
+    rc, output, report, _ = render_and_check(tmp_path, inventory)
+    assert rc == 0, output
+    assert report["stale_allowed_differences"] == [{"key": "kubernetes.minor", "reason": "EKS lagged behind"}]
+    assert ("STALE allowed difference kubernetes.minor (reason: EKS lagged behind): nothing differs there any more; "
+            "remove it from allowed_differences") in output
