@@ -504,6 +504,24 @@ def test_gpu_intent_is_advertised_as_simulated_capacity(converged):
     assert not any(k.startswith("nvidia.com/") for k in cp1["status"]["capacity"])
 
 
+def _set_simulated_gpus(node, count):
+    patch = json.dumps({"status": {"capacity": {"nvidia.com/gpu": str(count)},
+                                   "allocatable": {"nvidia.com/gpu": str(count)}}})
+    kubectl("patch", "node", node, "--subresource=status", "--type=merge", "-p", patch)
+
+
+def test_verify_names_a_node_that_advertises_other_gpus_than_planned(converged):
+    """gpu2 is planned as one A100 time-sliced x4 (nvidia.com/gpu=4). Advertising 1 (time-slicing silently not
+    applied) makes verify.yml fail naming the node, the resource, what the plan expects and what was found."""
+    _set_simulated_gpus("gpu2", 1)
+    try:
+        _, _, output = playbook("playbooks/verify.yml", "verify-wrong-gpus", expect_failure=True)
+        assert "gpu2: nvidia.com/gpu expected 4, found 1" in output, output[-3000:]
+        assert "GPUs advertised as planned" in output and "gpu1: nvidia.com" not in output  # gpu1 is as planned
+    finally:
+        _set_simulated_gpus("gpu2", 4)
+
+
 def test_a_removed_worker_rejoins_with_scale(converged):
     """remove-node.yml drains, deletes and resets gpu2; scale.yml --limit gpu2 joins it again."""
     playbook("playbooks/remove-node.yml", "remove-node", "-e", "kiln_remove_nodes=gpu2", "-e", "kiln_remove_confirm=yes")
