@@ -46,10 +46,21 @@ S3_BINARY = os.path.join(os.path.expanduser(os.environ.get("KILN_CACHE_DIR", "~/
                          "seaweedfs-4.48", "weed")
 S3_PORT = 8333
 S3_BUCKET = "kiln-lab-backups"
+# The lab's Git server, standing in for the site's: sshd and git from a Debian layer (built once, cached like the
+# S3 binary) in a chroot on the registry host, with one repository Argo CD's root Application follows. Argo CD
+# reads it with a deploy key (OpenBao argocd/repository); the lab and its test push with the lab's own key.
+GIT_SUITE = "bookworm"
+GIT_ROOTFS = os.path.join(os.path.dirname(S3_BINARY), "..", "git-server-%s.tar" % GIT_SUITE)
+GIT_ROOT = "/srv/kiln-lab-git"
+GIT_PORT = 2222
+GIT_REPO = "/srv/git/platform/apps.git"
+GIT_DIR = os.path.join(STATE_DIR, "git")
+GIT_DEPLOY_KEY = os.path.join(GIT_DIR, "argocd_deploy_key")
+GIT_KNOWN_HOSTS = os.path.join(GIT_DIR, "known_hosts")
 
 
-def sh(*args, check=True, capture=True, input_text=None):
-    proc = subprocess.run(args, check=False, text=True, input=input_text,
+def sh(*args, check=True, capture=True, input_text=None, env=None):
+    proc = subprocess.run(args, check=False, text=True, input=input_text, env=env,
                           stdout=subprocess.PIPE if capture else None,
                           stderr=subprocess.PIPE if capture else None)
     if check and proc.returncode != 0:
@@ -102,6 +113,19 @@ def write_inventory(nodes):
     # (the preflight gate refuses template syntax in inventory values).
     credentials = list(OPENBAO_CREDENTIALS) + [{"path": "velero/s3", "data": s3_credentials() if registry else
                                                 {"access_key": "none", "secret_key": "none"}}]
+    if registry and os.path.exists(GIT_KNOWN_HOSTS):
+        # The lab's Git server (start_git): Argo CD's deploy key goes to OpenBao, its host key to known hosts.
+        with open(GIT_DEPLOY_KEY) as handle:
+            credentials.append({"path": "argocd/repository", "data": {"sshPrivateKey": handle.read()}})
+        with open(GIT_KNOWN_HOSTS) as handle:
+            known_hosts = handle.read().split("\n")[0]
+        lines += ["    # The lab's Git server (sshd + git on the registry host); Argo CD's root Application follows it.",
+                  "    kiln_argocd_repo_url: %s" % git_url(registry),
+                  "    kiln_argocd_ssh_known_hosts: %s" % json.dumps([known_hosts])]
+    else:
+        credentials.append({"path": "argocd/repository", "generate": {"username": 16, "password": 32}})
+        lines += ["    # No Git server without the registry host: Argo CD stays rendered (placeholder repository).",
+                  "    kiln_argocd_repo_url: https://git.kiln-lab.example.internal/platform/apps.git"]
     lines += ["    # OpenBao's CA and vault-encrypted init result stay in the lab's state directory.",
               "    kiln_openbao_controller_dir: %s" % json.dumps(os.path.join(STATE_DIR, "openbao")),
               "    kiln_openbao_init_vault_password: %s" % json.dumps(openbao_vault_password()),
@@ -112,7 +136,7 @@ def write_inventory(nodes):
               "    # its own where the chart mirror installs it.",
               "    kiln_platform_crd_dir: %s" % json.dumps(os.path.normpath(os.path.join(REPO, "..", "shared",
                                                                                         "fixtures", "crds"))),
-              "    kiln_platform_crd_excludes: %s" % json.dumps(["velero.io_*"] if registry else []),
+              "    kiln_platform_crd_excludes: %s" % json.dumps(CHART_OWNED_CRDS if registry else []),
               "    kiln_registry_ca_file: %s" % json.dumps(os.path.join(STATE_DIR, "site-registry", "ca.crt")
                                                          if registry else "")]
     lines += [
@@ -145,12 +169,15 @@ def write_inventory(nodes):
         os.replace(INVENTORY + ".tmp", INVENTORY)
 
 
+# Upstream CRD files (kiln_platform_crd_dir) left to the charts that install them from the lab's chart mirror:
+# Helm refuses to adopt a CRD it did not create.
+CHART_OWNED_CRDS = ["velero.io_*", "application-crd.yaml", "applicationset-crd.yaml", "appproject-crd.yaml"]
+
 # Credentials OpenBao generates once (role openbao, kiln_openbao_credentials): stand-ins for a site's.
 OPENBAO_CREDENTIALS = (
     {"path": "harbor/admin", "generate": {"password": 32}},
     {"path": "argocd/admin", "generate": {"password": 32}},
     {"path": "grafana/admin", "generate": {"password": 32}},
-    {"path": "argocd/repository", "generate": {"username": 16, "password": 32}},
 )
 OPENBAO_VAULT_PASSWORD = os.path.join(STATE_DIR, "openbao", "vault-password")
 
@@ -312,6 +339,102 @@ def start_s3(node):
         time.sleep(2)
 
 
+def git_url(node):
+    return "ssh://git@%s:%d%s" % (node["ip"], GIT_PORT, GIT_REPO)
+
+
+def git_env():
+    """Environment for the controller's git to reach the lab's Git server with the lab's key, host key checked."""
+    return dict(os.environ, GIT_SSH_COMMAND="ssh -i %s -o IdentitiesOnly=yes -o BatchMode=yes "
+                "-o StrictHostKeyChecking=yes -o UserKnownHostsFile=%s" % (KEY, GIT_KNOWN_HOSTS),
+                GIT_AUTHOR_NAME="Kiln lab", GIT_AUTHOR_EMAIL="lab@kiln.invalid",
+                GIT_COMMITTER_NAME="Kiln lab", GIT_COMMITTER_EMAIL="lab@kiln.invalid")
+
+
+def gitops_tree(url):
+    """The site repository's first commit: the app of apps (apps/) with one child Application, and the
+    workload it deploys into dev. The lab test changes the workload and pushes."""
+    child = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+             "metadata": {"name": "kiln-gitops-proof", "namespace": "argocd"},
+             "spec": {"project": "kiln-platform",
+                      "source": {"repoURL": url, "targetRevision": "main", "path": "workloads/gitops-proof"},
+                      "destination": {"server": "https://kubernetes.default.svc", "namespace": "dev"},
+                      "syncPolicy": {"automated": {"prune": True, "selfHeal": True}}}}
+    workload = {"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "kiln-gitops-proof", "namespace": "dev"},
+                "data": {"revision": "initial"}}
+    return {"apps/gitops-proof.json": json.dumps(child, indent=2) + "\n",
+            "workloads/gitops-proof/configmap.json": json.dumps(workload, indent=2) + "\n"}
+
+
+def start_git(node):
+    """sshd with git-shell for user git, in a chroot of the cached Debian layer, as a transient systemd unit
+    (RootDirectory) on the registry host; then the repository, seeded once from the controller over SSH."""
+    name = PREFIX + node["name"]
+    unit = "kiln-lab-git"
+    os.makedirs(GIT_DIR, mode=0o700, exist_ok=True)
+    if not os.path.exists(GIT_DEPLOY_KEY):
+        sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "argocd@" + NAME, "-f", GIT_DEPLOY_KEY)
+    if not os.path.exists(GIT_ROOTFS):
+        os.makedirs(os.path.dirname(GIT_ROOTFS), exist_ok=True)
+        sh(os.path.join(REPO, "roles", "artifact_bundle", "files", "build-rootfs.sh"), GIT_SUITE, GIT_ROOTFS,
+           "git,openssh-server")
+    host_key_file = GIT_ROOT + "/etc/ssh/ssh_host_ed25519_key.pub"
+    if (sh("podman", "exec", name, "systemctl", "is-active", "--quiet", unit, check=False).returncode != 0
+            or sh("podman", "exec", name, "test", "-s", host_key_file, check=False).returncode != 0):
+        sh("podman", "exec", name, "systemctl", "stop", unit, check=False)
+        if sh("podman", "exec", name, "test", "-x", GIT_ROOT + "/usr/sbin/sshd", check=False).returncode != 0:
+            sh("podman", "exec", name, "mkdir", "-p", GIT_ROOT)
+            sh("podman", "cp", GIT_ROOTFS, name + ":/tmp/git-server.tar")
+            sh("podman", "exec", name, "tar", "-C", GIT_ROOT, "-xf", "/tmp/git-server.tar")
+            sh("podman", "exec", name, "rm", "-f", "/tmp/git-server.tar")
+        keys = "".join(open(k + ".pub").read() for k in (KEY, GIT_DEPLOY_KEY))
+        script = """set -e
+cd {root}
+chroot . sh -c 'id -u git >/dev/null 2>&1 || useradd -r -d /srv/git -s /usr/bin/git-shell git'
+# Key login only; "!" (useradd's default) would read as a locked account to sshd without PAM.
+chroot . usermod -p '*' git
+ls etc/ssh/ssh_host_ed25519_key >/dev/null 2>&1 || chroot . ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key
+mkdir -p run/sshd etc/ssh/authorized_keys
+cat > etc/ssh/authorized_keys/git
+chmod 644 etc/ssh/authorized_keys/git
+[ -d .{repo} ] || chroot . sh -c 'git init -q --bare -b main {repo} && chown -R git:git /srv/git'
+""".format(root=GIT_ROOT, repo=GIT_REPO)
+        sh("podman", "exec", "-i", name, "bash", "-c", script, input_text=keys)
+        sh("podman", "exec", name, "systemctl", "reset-failed", unit, check=False)
+        # sshd's privilege separation directory is made at each start: /run is a fresh tmpfs in the unit.
+        sshd = ("mkdir -p -m 0755 /run/sshd && exec /usr/sbin/sshd -D -e -p %d -o ListenAddress=%s -o UsePAM=no "
+                "-o PasswordAuthentication=no -o KbdInteractiveAuthentication=no -o PermitRootLogin=no "
+                "-o AllowUsers=git -o HostKey=/etc/ssh/ssh_host_ed25519_key "
+                "-o AuthorizedKeysFile=/etc/ssh/authorized_keys/%%u" % (GIT_PORT, node["ip"]))
+        sh("podman", "exec", name, "systemd-run", "--unit", unit, "--property=Restart=on-failure",
+           "--property=RootDirectory=" + GIT_ROOT, "--property=MountAPIVFS=yes", "/bin/sh", "-c", sshd)
+    host_key = sh("podman", "exec", name, "cat", host_key_file).stdout.split()
+    known = "[%s]:%d %s %s" % (node["ip"], GIT_PORT, host_key[0], host_key[1])
+    with open(GIT_KNOWN_HOSTS, "w") as handle:
+        handle.write(known + "\n")
+    url = git_url(node)
+    deadline = time.time() + 60
+    while True:
+        heads = sh("git", "ls-remote", url, check=False, env=git_env())
+        if heads.returncode == 0:
+            break
+        if time.time() > deadline:
+            sys.exit("lab: the Git server on %s does not answer: %s" % (node["name"], heads.stderr[-500:]))
+        time.sleep(1)
+    if "refs/heads/main" not in heads.stdout:
+        import tempfile
+        with tempfile.TemporaryDirectory() as work:
+            for path, content in gitops_tree(url).items():
+                os.makedirs(os.path.dirname(os.path.join(work, path)), exist_ok=True)
+                with open(os.path.join(work, path), "w") as handle:
+                    handle.write(content)
+            for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "App of apps"],
+                         ["push", "-q", url, "main"]):
+                sh("git", "-C", work, *args, env=git_env())
+    return known
+
+
 def up():
     nodes = topology()
     image = node_image()
@@ -329,6 +452,7 @@ def up():
         wait_ssh(node)
         if node["group"] == "site_registry":
             start_s3(node)
+            start_git(node)
     write_inventory(nodes)
     print(json.dumps({"lab": "up", "image": image, "network": NETWORK,
                       "nodes": {n["name"]: n["ip"] for n in nodes}}))

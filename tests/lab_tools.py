@@ -196,3 +196,35 @@ def velero_drill(namespace, node, log_prefix="velero-drill"):
         finally:
             kubectl("delete", "namespace", scratch, "--wait=false")
     return drill
+
+
+def _lab_module():
+    """lab/lab.py as a module (its Git server settings and the environment that reaches it)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("kiln_lab", os.path.join(REPO, "lab", "lab.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def gitops_push(revision):
+    """Pushes a commit to the lab's Git server (the site repository Argo CD follows) that sets the GitOps
+    proof's ConfigMap data to revision; returns the commit's sha."""
+    import tempfile
+    env = _lab_module().git_env()
+    url = lab_inventory_var("kiln_argocd_repo_url")
+    with tempfile.TemporaryDirectory() as work:
+        def git(*args):
+            return subprocess.run(["git", "-C", work] + list(args), env=env, capture_output=True, text=True,
+                                  check=True).stdout.strip()
+        subprocess.run(["git", "clone", "-q", url, work], env=env, capture_output=True, text=True, check=True)
+        path = os.path.join(work, "workloads", "gitops-proof", "configmap.json")
+        with open(path) as handle:
+            document = json.load(handle)
+        document["data"]["revision"] = revision
+        with open(path, "w") as handle:
+            json.dump(document, handle, indent=2)
+            handle.write("\n")
+        git("commit", "-q", "-am", "GitOps proof: revision " + revision)
+        git("push", "-q", "origin", "main")
+        return git("rev-parse", "HEAD")

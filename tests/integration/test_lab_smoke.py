@@ -19,8 +19,8 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))
 from awx_runner import run_job_template  # noqa: E402
-from lab_tools import (OPENBAO_STATE, OUTPUT_DIR, REPO, kubectl, lab, lab_setting, openbao_admin_client, openbao_client,  # noqa: E402
-                       openbao_vault_file, playbook, total_changed, velero_drill)
+from lab_tools import (OPENBAO_STATE, OUTPUT_DIR, REPO, gitops_push, kubectl, lab, lab_setting,  # noqa: E402
+                       openbao_admin_client, openbao_client, openbao_vault_file, playbook, total_changed, velero_drill)
 from lab_tools import lab_inventory_var as _lab_inventory_var, pinned as _pinned, wait_for as _wait  # noqa: E402
 
 NAMESPACE = "kiln-smoke"
@@ -356,6 +356,42 @@ def test_velero_backs_up_a_volume_to_the_lab_s3_store_and_restore_test_brings_it
     assert drill["restored"] == drill["token"]
     print("velero drill: backup %.0f s, restore-test.yml %.0f s, backup age at restore %.0f s"
           % (drill["backup_seconds"], drill["restore_seconds"], drill["backup_age_at_restore"]))
+
+
+def _gitops_revision():
+    found = kubectl("get", "configmap", "-n", "dev", "kiln-gitops-proof", "-o", "json", check=False)
+    return json.loads(found)["data"]["revision"] if found else None
+
+
+def test_argo_cd_syncs_the_app_of_apps_from_git_and_a_push_reaches_the_cluster(converged):
+    """Argo CD (chart from the lab's chart mirror, images the bundle built, pulled through the registry) runs
+    under the argocd namespace's restricted Pod Security and default-deny policies; its root Application follows
+    the lab's Git server over SSH (deploy key from OpenBao, host key checked) and syncs the child Application
+    in apps/, which deploys a ConfigMap into dev. A commit pushed to Git then reaches the cluster."""
+    pods = json.loads(kubectl("get", "pods", "-n", "argocd", "-o", "json"))["items"]
+    running = [p for p in pods if p["status"].get("phase") != "Succeeded"]
+    names = {p["metadata"]["labels"].get("app.kubernetes.io/name") for p in running}
+    assert {"argocd-server", "argocd-repo-server", "argocd-application-controller", "argocd-redis"} <= names, names
+    for pod in running:
+        ready = [c["status"] for c in pod["status"].get("conditions", []) if c["type"] == "Ready"]
+        assert ready == ["True"], (pod["metadata"]["name"], pod["status"])
+    images = {c["image"] for p in running for c in p["spec"]["containers"]}
+    assert images == {"quay.io/argoproj/argocd:v" + _pinned("kiln_argocd_version"),
+                      "docker.io/library/redis:" + _pinned("kiln_argocd_redis_version")}, images
+
+    assert _wait("the first sync from Git", lambda: _gitops_revision() == "initial", timeout=300)
+    token = "r" + os.urandom(6).hex()
+    sha = gitops_push(token)
+    start = time.monotonic()
+    # What a Git webhook does: ask for a refresh now instead of at the next poll.
+    kubectl("annotate", "applications.argoproj.io", "-n", "argocd", "kiln-root", "kiln-gitops-proof",
+            "argocd.argoproj.io/refresh=normal", "--overwrite")
+    assert _wait("the pushed commit in the cluster", lambda: _gitops_revision() == token, timeout=300)
+    seconds = time.monotonic() - start
+    app = json.loads(kubectl("get", "applications.argoproj.io", "-n", "argocd", "kiln-gitops-proof", "-o", "json"))
+    assert app["status"]["sync"]["status"] == "Synced", app["status"]["sync"]
+    assert app["status"]["sync"]["revision"] == sha, (app["status"]["sync"], sha)
+    print("gitops: commit %s reached the cluster %.0f s after the push" % (sha[:10], seconds))
 
 
 def test_helm_from_the_bundle_is_on_the_first_control_plane(converged):

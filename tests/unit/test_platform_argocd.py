@@ -72,8 +72,69 @@ def test_chart_values_leave_the_admin_secret_to_kiln(rendered):
     assert not os.path.exists(os.path.join(str(rendered[0].render_dir), "argocd", "values"))
 
 
+BUNDLE = os.path.join(os.environ.get("KILN_CACHE", os.path.expanduser("~/.cache/kiln")), "bundle")
+CHART = os.path.join(REPO_ROOT, "..", "shared", "charts", "argo-cd-8.3.0")
+KNOWN_HOST = "[10.0.0.5]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+
+
+def _yaml(*parts):
+    with open(os.path.join(REPO_ROOT, *parts)) as handle:
+        return yaml.safe_load(handle)
+
+
+def _pin(name):
+    return str(_yaml("roles", "kiln", "defaults", "main", "versions.yml")[name])
+
+
+def test_known_hosts_and_the_bundled_redis_go_into_the_values(tmp_path):
+    result = render(tmp_path, ["argocd"], ONPREM, {"kiln_argocd_ssh_known_hosts": [KNOWN_HOST]}).ok()
+    with open(os.path.join(str(result.render_dir), "values", "argocd", "argo-cd.yaml")) as handle:
+        values = yaml.safe_load(handle)
+    assert values["configs"]["ssh"]["extraHosts"] == KNOWN_HOST
+    assert values["redis"]["image"] == {"repository": "docker.io/library/redis", "tag": _pin("kiln_argocd_redis_version")}
+
+
+def test_the_pinned_chart_with_kiln_values_runs_only_what_the_bundle_builds(rendered):
+    """The upstream chart rendered by Helm with Kiln's values: every image is one the bundle builds (same
+    repository and tag, so a site mirroring the official images needs no other values), and every program a
+    container starts is in that image (the argocd links, redis-server)."""
+    import subprocess
+    helm = os.path.join(BUNDLE, "helm-v%s" % _pin("kiln_helm_version"), "helm")
+    if not os.path.exists(helm):
+        pytest.skip("the bundle has no helm (make bundle)")
+    values = os.path.join(str(rendered[0].render_dir), "values", "argocd", "argo-cd.yaml")
+    manifests = subprocess.run([helm, "template", "argocd", CHART, "-n", "argocd", "-f", values],
+                               capture_output=True, text=True, check=True).stdout
+    images = {image["name"]: image for image in _yaml("roles", "artifact_bundle", "vars", "main.yml")[
+        "artifact_bundle_platform_images"] if image["name"] in ("argocd", "redis")}
+    argocd_ref = "quay.io/argoproj/argocd:v" + _pin("kiln_argocd_version")
+    redis_ref = "docker.io/library/redis:" + _pin("kiln_argocd_redis_version")
+    programs = {argocd_ref: {link.split(":")[0] for link in images["argocd"]["links"]}
+                | {"/usr/local/bin/argocd", "/bin/cp", "argocd"},
+                redis_ref: set()}
+    started = set()
+    for doc in yaml.safe_load_all(manifests):
+        if not doc or doc["kind"] not in ("Deployment", "StatefulSet", "Job"):
+            continue
+        pod = doc["spec"]["template"]["spec"]
+        for container in pod.get("initContainers", []) + pod["containers"]:
+            assert container["image"] in programs, (doc["metadata"]["name"], container["image"])
+            argv = container.get("command") or container.get("args") or []
+            if container["image"] == argocd_ref:
+                assert container.get("command", argv)[0] in programs[argocd_ref], (doc["metadata"]["name"], argv)
+            else:
+                # Flags only: the image's entrypoint (redis-server) runs them.
+                assert "command" not in container and argv[0].startswith("--"), (doc["metadata"]["name"], argv)
+            started.add(doc["metadata"]["name"])
+    assert {"argocd-server", "argocd-repo-server", "argocd-application-controller", "argocd-redis"} <= started
+    assert images["redis"]["entrypoint"] == ["/usr/bin/redis-server"]
+    assert images["argocd"]["user"] == "999"
+
+
 @pytest.mark.parametrize("variables,expected", [
     ({"kiln_argocd_repo_url": "git.example/repo"}, "kiln_argocd_repo_url must be an https://"),
+    ({"kiln_argocd_ssh_known_hosts": [KNOWN_HOST + "\ngit.evil ssh-ed25519 AAAA"]}, "kiln_argocd_ssh_known_hosts must"),
+    ({"kiln_argocd_ssh_known_hosts": ['@cert-authority * ssh-ed25519 AAAA']}, "kiln_argocd_ssh_known_hosts must"),
     ({"argocd_project_cluster_resources": [{"group": "*", "kind": "ClusterRole"}]}, "no\nwildcard".replace("\n", " ")),
     ({"argocd_values_overrides": {"configs": {"secret": {"createSecret": True}}}}, "configs.secret.createSecret false"),
 ])

@@ -5,9 +5,9 @@ subquery brackets, offset, functions with their argument counts, aggregations wi
 with bool/on/ignoring/group_left/group_right and Prometheus' precedence); it proves every expression is well formed
 and yields the metric names each one reads, which are then checked against what exists (DCGM's exporter fields,
 kube-state-metrics, Istio, node-exporter textfiles Kiln writes, OpenBao, Kiln's own recording rules). It does not
-check types (e.g. a range vector passed where an instant vector is due). When Prometheus' own parser has been built
-(~/.cache/kiln/promql-check/promql-check: a 30-line Go program on github.com/prometheus/prometheus/promql/parser),
-every expression is also parsed by it.
+check types (e.g. a range vector passed where an instant vector is due). With the bundle's promtool (Prometheus'
+own, the release the chart runs), every rule group is checked as Prometheus loads it, and `promtool test rules`
+fires alerts on series.
 """
 
 import json
@@ -376,9 +376,9 @@ def test_every_issue_alert_exists_and_reads_metrics_that_exist(rendered):
 
 
 def test_missing_gpus_are_measured_against_the_gpu_plan(rendered):
-    expected = [rule["expr"] for rule in _rules(rendered[0]) if rule.get("record") == "kiln:node_gpus_expected:count"]
-    found = dict((m.group(2), int(m.group(1))) for m in
-                 (re.match(r'label_replace\(vector\((\d+)\), "node", "([^"]+)", "", ""\)$', e) for e in expected))
+    expected = [rule for rule in _rules(rendered[0]) if rule.get("record") == "kiln:node_gpus_expected:count"]
+    found = dict((rule["labels"]["node"], int(re.match(r"vector\((\d+)\)$", rule["expr"]).group(1)))
+                 for rule in expected)
     assert found == {"hgx1": 8, "hgx2": 8, "hgx3": 8, "hgx4": 8, "a100a": 2, "a100b": 2}
 
 
@@ -398,16 +398,100 @@ def test_slo_rules_hold_the_platform_objectives(rendered):
         "(%s1h > 0.0144 and %s5m > 0.0144) or (%s6h > 0.006 and %s30m > 0.006)" % (ratio, ratio, ratio, ratio))
 
 
-def test_prometheus_own_parser_accepts_every_expression(rendered):
-    checker = os.path.expanduser("~/.cache/kiln/promql-check/promql-check")
-    if not os.access(checker, os.X_OK):
-        pytest.skip("Prometheus' parser is not built here (%s); the PromQL check above still ran" % checker)
+PROMTOOL = os.path.join(os.environ.get("KILN_CACHE", os.path.expanduser("~/.cache/kiln")), "bundle",
+                        "prometheus-v%s" % yaml.safe_load(open(os.path.join(
+                            os.path.dirname(__file__), "..", "..", "roles", "kiln", "defaults", "main",
+                            "versions.yml")))["kiln_prometheus_version"], "promtool")
+
+
+def _promtool():
+    if not os.access(PROMTOOL, os.X_OK):
+        pytest.skip("the bundle has no promtool (make bundle builds it); the PromQL check above still ran")
+    return PROMTOOL
+
+
+def _write_rules(result, path):
+    groups = [group for doc in result.by_kind(ROLE, "PrometheusRule") for group in doc["spec"]["groups"]]
+    with open(path, "w") as handle:
+        yaml.safe_dump({"groups": groups}, handle)
+    return groups
+
+
+def test_promtool_accepts_every_rule_and_dashboard_expression(rendered, tmp_path):
+    """Prometheus' own promtool (the bundle's build of the release the chart runs) checks every rule group as
+    Prometheus loads it, and every dashboard query (as recording rules, so its parser reads them too)."""
+    promtool = _promtool()
+    rules = tmp_path / "rules.yaml"
+    groups = _write_rules(rendered[0], str(rules))
     _, dashboard = _dashboard(rendered[0])
-    exprs = [rule["expr"] for rule in _rules(rendered[0])]
-    exprs += [t["expr"].replace("$node", ".*") for p in dashboard["panels"] for t in p["targets"]]
-    result = subprocess.run([checker], input="\n".join(json.dumps(e) for e in exprs) + "\n",
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=60)
-    assert result.returncode == 0 and result.stdout.split() == ["ok"] * len(exprs), result.stdout
+    queries = [t["expr"].replace("$node", ".*") for p in dashboard["panels"] for t in p["targets"]]
+    panels = tmp_path / "dashboard-queries.yaml"
+    with open(str(panels), "w") as handle:
+        yaml.safe_dump({"groups": [{"name": "dashboard", "rules": [
+            {"record": "kiln:dashboard_query_%d" % i, "expr": q} for i, q in enumerate(queries)]}]}, handle)
+    result = subprocess.run([promtool, "check", "rules", str(rules), str(panels)], capture_output=True, text=True)
+    assert result.returncode == 0 and "FAILED" not in result.stdout + result.stderr, result.stdout + result.stderr
+    count = sum(len(g["rules"]) for g in groups)
+    assert "SUCCESS: %d rules found" % count in result.stdout, result.stdout
+    assert "SUCCESS: %d rules found" % len(queries) in result.stdout, result.stdout
+
+
+def test_promtool_unit_tests_fire_the_cluster_alerts_on_their_series(rendered, tmp_path):
+    """promtool test rules: series as the exporters name them make each cluster alert fire for the node at
+    fault only (an old etcd snapshot, a control-plane node without one, a NotReady node, a sealed OpenBao)."""
+    promtool = _promtool()
+    _write_rules(rendered[0], str(tmp_path / "rules.yaml"))
+    alerts = {r["alert"]: r for r in _rules(rendered[0]) if "alert" in r}
+    openbao_job = re.search(r'job="([^"]+)"', alerts["KilnOpenBaoSealed"]["expr"]).group(1)
+    not_ready_for = alerts["KilnNodeNotReady"]["for"]
+    minutes = lambda text: int(text[:-1]) * {"m": 1, "h": 60}[text[-1]]  # noqa: E731
+    tests = {"rule_files": ["rules.yaml"], "evaluation_interval": "1m", "tests": [{
+        "interval": "1m",
+        "input_series": [
+            # cp1's last snapshot is ten days old at the start; cp2 snapshots every minute; cp3 never did.
+            {"series": 'kiln_etcd_backup_last_success_timestamp_seconds{node="cp1"}', "values": "-864000x90"},
+            {"series": 'kiln_etcd_backup_last_success_timestamp_seconds{node="cp2"}', "values": "0+60x90"},
+            {"series": 'kube_node_role{node="cp1", role="control-plane"}', "values": "1x90"},
+            {"series": 'kube_node_role{node="cp2", role="control-plane"}', "values": "1x90"},
+            {"series": 'kube_node_role{node="cp3", role="control-plane"}', "values": "1x90"},
+            {"series": 'kube_node_status_condition{node="gpu1", condition="Ready", status="true"}', "values": "0x90"},
+            {"series": 'kube_node_status_condition{node="gpu2", condition="Ready", status="true"}', "values": "1x90"},
+            {"series": 'vault_core_unsealed{job="%s", node="cp1", instance="10.0.0.1:8200"}' % openbao_job,
+             "values": "0x90"},
+            {"series": 'vault_core_unsealed{job="%s", node="cp2", instance="10.0.0.2:8200"}' % openbao_job,
+             "values": "1x90"},
+        ],
+        "alert_rule_test": [
+            # The annotations as operators read them: Prometheus' templates filled in.
+            {"eval_time": "5m", "alertname": "KilnEtcdBackupTooOld",
+             "exp_alerts": [{"exp_labels": {"node": "cp1", "severity": "critical"},
+                             "exp_annotations": {"summary": "etcd snapshot too old", "description": (
+                                 "The last good etcd snapshot on cp1 is 10d 0h 5m 0s old: check "
+                                 "kiln-etcd-snapshot.service there.")}}]},
+            {"eval_time": "30m", "alertname": "KilnEtcdBackupMissing", "exp_alerts": []},
+            {"eval_time": "61m", "alertname": "KilnEtcdBackupMissing",
+             "exp_alerts": [{"exp_labels": {"node": "cp3", "severity": "warning"},
+                             "exp_annotations": {"summary": "No etcd snapshot metric from a control-plane node",
+                                                 "description": (
+                                 "cp3 reports no kiln_etcd_backup_last_success_timestamp_seconds: no snapshot has "
+                                 "succeeded there, or node-exporter does not read the textfile directory.")}}]},
+            {"eval_time": "%dm" % (minutes(not_ready_for) + 1), "alertname": "KilnNodeNotReady",
+             "exp_alerts": [{"exp_labels": {"node": "gpu1", "condition": "Ready", "status": "true",
+                                            "severity": "critical"},
+                             "exp_annotations": {"summary": "Kubernetes node not Ready",
+                                                 "description": "Node gpu1 has not been Ready for a while."}}]},
+            {"eval_time": "2m", "alertname": "KilnOpenBaoSealed",
+             "exp_alerts": [{"exp_labels": {"job": openbao_job, "node": "cp1", "instance": "10.0.0.1:8200",
+                                            "severity": "critical"},
+                             "exp_annotations": {"summary": "OpenBao is sealed", "description": (
+                                 "OpenBao on cp1 is sealed: platform secrets cannot be read there. Unseal it "
+                                 "(playbooks/platform.yml --tags openbao).")}}]},
+        ]}]}
+    with open(str(tmp_path / "tests.yaml"), "w") as handle:
+        yaml.safe_dump(tests, handle)
+    result = subprocess.run([promtool, "test", "rules", "tests.yaml"], cwd=str(tmp_path), capture_output=True,
+                            text=True)
+    assert result.returncode == 0 and "SUCCESS" in result.stdout, result.stdout + result.stderr
 
 
 def test_gpu_dashboard_reads_only_the_exporter_default_fields(rendered):

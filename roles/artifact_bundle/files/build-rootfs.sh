@@ -8,6 +8,9 @@ set -euo pipefail
 suite=${1:?suite} out=${2:?output tar} packages=${3:?packages}
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
+# mktemp makes it 0700, and the tar's "." entry becomes the image's /: a
+# non-root user could not reach anything.
+chmod 0755 "$root"
 debootstrap --variant=minbase --include="$packages" "$suite" "$root" ${KILN_DEBIAN_MIRROR:-} >/dev/null
 rm -rf "$root"/var/cache/apt/* "$root"/var/lib/apt/lists/* "$root"/usr/share/doc/* "$root"/usr/share/man/* \
   "$root"/var/log/* "$root"/dev/*
