@@ -89,6 +89,19 @@ def topology():
     return nodes
 
 
+def _yaml_entries(items):
+    """Each item as one YAML flow mapping, its multi-line strings (a private key) as indented block scalars."""
+    entries = []
+    for item in items:
+        text = json.dumps(item)
+        if "\\n" in text:
+            import yaml
+            lines = yaml.safe_dump(item, default_flow_style=False, width=120).rstrip("\n").split("\n")
+            text = "\n".join([lines[0]] + [("        " + line).rstrip() for line in lines[1:]])
+        entries.append(text)
+    return entries
+
+
 def write_inventory(nodes):
     """The lab inventory: same groups as a real site, hosts reached over SSH."""
     hosts = list(SUBNET.hosts())
@@ -131,7 +144,7 @@ def write_inventory(nodes):
               "    kiln_openbao_init_vault_password: %s" % json.dumps(openbao_vault_password()),
               "    # A site keeps its credentials in OpenBao (data from a vault-encrypted file); the lab generates",
               "    # stand-ins once, and hands Velero the key its S3 store issued (.lab/s3, 0600).",
-              "    kiln_openbao_credentials:"] + ["      - %s" % json.dumps(c) for c in credentials] + [
+              "    kiln_openbao_credentials:"] + ["      - %s" % c for c in _yaml_entries(credentials)] + [
               "    # The upstream CRDs the API server validates Kiln's resources against; Velero's chart brings",
               "    # its own where the chart mirror installs it.",
               "    kiln_platform_crd_dir: %s" % json.dumps(os.path.normpath(os.path.join(REPO, "..", "shared",
