@@ -3,6 +3,7 @@ builds from a real OpenBao dev server (admin password hash stable across runs, G
 
 import json
 import os
+import re
 
 import bcrypt
 import pytest
@@ -194,7 +195,9 @@ def test_admin_hash_is_stable_and_changes_with_the_password(tmp_path, client, ba
     assert bcrypt.checkpw(b"first-password", first["admin"]["admin.password"].encode())
     version = client.secrets.kv.v2.read_secret_version(path="argocd/admin", mount_point="secret",
                                                      raise_on_deleted_version=True)["data"]["metadata"]
-    assert first["admin"]["admin.passwordMtime"] == version["created_time"]
+    # In whole seconds, as argocd-server writes it back when it saves the Secret (else every first rerun changes it).
+    assert first["admin"]["admin.passwordMtime"] == re.sub(r"[.][0-9]+Z$", "Z", version["created_time"])
+    assert re.match(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$", first["admin"]["admin.passwordMtime"])
     assert first["repo"] == {"type": "git", "url": REPO, "project": "kiln-platform",
                              "username": "kiln", "password": "git-token"}
     assert sorted(first["repo_keys"]) == ["ignored", "password", "username"]
